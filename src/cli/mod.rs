@@ -1,0 +1,175 @@
+//! runc's command line, as clap definitions. This layer only parses; `main`
+//! dispatches to the container operations.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Global flags, accepted before or after the subcommand like runc's.
+#[derive(Parser, Debug)]
+#[command(
+    name = "mydocker",
+    version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.0"),
+    about = "An OCI container runtime, a drop-in replacement for runc"
+)]
+pub struct Cli {
+    /// Directory holding the containers' state.
+    #[arg(long, global = true, default_value = "/run/mydocker")]
+    pub root: PathBuf,
+    /// Write log lines to this file instead of stderr.
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    /// Log line format.
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log debug messages.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use the systemd cgroup driver (not available yet: cgroupfs is used).
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility (`true`, `false` or `auto`).
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// The operation.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line formats, as runc names them.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// logrus-style text.
+    Text,
+    /// One JSON object per line with `level`, `msg`, `time`.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container from a bundle; its process waits for `start`.
+    Create(CreateArgs),
+    /// Run the user process of a created container.
+    Start(IdArg),
+    /// Print the state of a container as JSON.
+    State(IdArg),
+    /// Send a signal to the container's init process.
+    Kill(KillArgs),
+    /// Delete a stopped container (any with --force) and its resources.
+    Delete(DeleteArgs),
+    /// Create and start a container, and wait for it unless --detach.
+    Run(RunArgs),
+    /// List the containers in the state directory.
+    List(ListArgs),
+    /// Write a default config.json into a bundle directory.
+    Spec(SpecArgs),
+}
+
+/// A lone container id.
+#[derive(Args, Debug)]
+pub struct IdArg {
+    /// Container id.
+    pub id: String,
+}
+
+/// Flags shared by `create` and `run`.
+#[derive(Args, Debug, Clone)]
+pub struct CreateOpts {
+    /// Path to the bundle directory (default: the current directory).
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write the container's host pid to this file.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to send the pty master to (needs process.terminal).
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Move the rootfs onto / and chroot instead of pivot_root.
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring for the container.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra file descriptors (3..3+N) to the container process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+/// `create` arguments.
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Container id.
+    pub id: String,
+    #[command(flatten)]
+    pub opts: CreateOpts,
+}
+
+/// `run` arguments.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Container id.
+    pub id: String,
+    #[command(flatten)]
+    pub opts: CreateOpts,
+    /// Return once the container is started.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits.
+    #[arg(long)]
+    pub keep: bool,
+    /// Do not become a subreaper while waiting for the container.
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+}
+
+/// `kill` arguments.
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Container id.
+    pub id: String,
+    /// Signal name (`KILL`, `SIGKILL`) or number; default SIGTERM.
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+    /// Signal every process in the container's cgroup.
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+/// `delete` arguments.
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// Container id.
+    pub id: String,
+    /// Kill the container first if it is not stopped.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `list` arguments.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    /// Print only the ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `list --format` values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    /// Aligned columns.
+    Table,
+    /// A JSON array of states.
+    Json,
+}
+
+/// `spec` arguments.
+#[derive(Args, Debug)]
+pub struct SpecArgs {
+    /// Bundle directory to write config.json into (the global `--rootless`
+    /// makes a rootless config).
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+}

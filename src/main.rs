@@ -1,0 +1,105 @@
+//! The `mydocker` binary: parse, dispatch, print one error line, exit code.
+
+use clap::Parser;
+
+use mydocker::cli::{Cli, Command, ListFormat, LogFormat};
+use mydocker::container::{self, CreateRequest};
+use mydocker::error::Result;
+use mydocker::logging;
+
+fn main() {
+    let cli = Cli::parse();
+    let format = match cli.log_format {
+        LogFormat::Text => logging::Format::Text,
+        LogFormat::Json => logging::Format::Json,
+    };
+    let to_file = match logging::init(cli.log.as_deref(), format, cli.debug) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "mydocker: open log file {}: {e}",
+                cli.log.as_deref().unwrap_or("")
+            );
+            std::process::exit(1);
+        }
+    };
+    if cli.systemd_cgroup {
+        log::info!("--systemd-cgroup: the systemd driver is not available yet, using cgroupfs");
+    }
+    match dispatch(&cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            if to_file {
+                log::error!("{e}");
+            }
+            eprintln!("mydocker: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<i32> {
+    let root = cli.root.as_path();
+    match &cli.command {
+        Command::Create(a) => {
+            container::create(&CreateRequest {
+                root,
+                id: &a.id,
+                opts: &a.opts,
+            })?;
+            Ok(0)
+        }
+        Command::Start(a) => container::start(root, &a.id).map(|()| 0),
+        Command::State(a) => {
+            let v = container::state(root, &a.id)?;
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            Ok(0)
+        }
+        Command::Kill(a) => container::kill(root, &a.id, &a.signal, a.all).map(|()| 0),
+        Command::Delete(a) => container::delete(root, &a.id, a.force).map(|()| 0),
+        Command::Run(a) => container::run(
+            &CreateRequest {
+                root,
+                id: &a.id,
+                opts: &a.opts,
+            },
+            &container::RunFlags {
+                detach: a.detach,
+                keep: a.keep,
+                no_subreaper: a.no_subreaper,
+            },
+        ),
+        Command::List(a) => {
+            let all = container::list(root)?;
+            if a.quiet {
+                for c in &all {
+                    println!("{}", c["id"].as_str().unwrap_or(""));
+                }
+            } else if a.format == ListFormat::Json {
+                println!("{}", serde_json::Value::Array(all));
+            } else {
+                println!(
+                    "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
+                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                );
+                for c in &all {
+                    println!(
+                        "{:<20} {:<8} {:<10} {:<40} {:<32} {}",
+                        c["id"].as_str().unwrap_or(""),
+                        c["pid"],
+                        c["status"].as_str().unwrap_or(""),
+                        c["bundle"].as_str().unwrap_or(""),
+                        c["created"].as_str().unwrap_or(""),
+                        c["owner"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Spec(a) => {
+            let rootless = cli.rootless.as_deref().is_some_and(|r| r != "false");
+            mydocker::spec_template::write(&a.bundle, rootless)?;
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! The container init: everything between the clone and execve, in the
+//! order the spec prescribes. It runs in the cloned child, which holds a copy
+//! of the parsed config, so nothing is re-read or re-parsed here.
+//!
+//! Steps: wait for the parent (id maps, cgroup) → join/unshare namespaces →
+//! hostname → mounts and devices → prestart/createRuntime (parent) and
+//! createContainer hooks → sysctl → masked/readonly paths → pivot_root →
+//! rlimits, no_new_privs, capabilities, user → cwd → report ready → wait for
+//! `start` → startContainer hooks → execve.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::socket::{accept4, recv, send, MsgFlags, SockFlag};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::channel::{Channel, Msg};
+use crate::error::{Context, Error, Result};
+use crate::namespaces::{self, Plan};
+use crate::rootfs::{self, RootfsCtx};
+use crate::security::{caps::CapSets, rlimits, user};
+
+/// Everything the init needs, prepared by the parent before the clone.
+pub struct InitCtx<'a> {
+    /// The parsed config.
+    pub spec: &'a Spec,
+    /// Container id.
+    pub id: &'a str,
+    /// Absolute bundle path.
+    pub bundle: &'a Path,
+    /// Absolute rootfs path.
+    pub rootfs: &'a Path,
+    /// The namespace plan.
+    pub plan: &'a Plan,
+    /// Namespaces to join, opened by the parent.
+    pub joins: Vec<(LinuxNamespaceType, File)>,
+    /// Init's end of the sync channel.
+    pub chan: Channel,
+    /// The listening socket `start` connects to.
+    pub listener: OwnedFd,
+    /// The container's cgroup directories.
+    pub cgroup_paths: &'a [PathBuf],
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+}
+
+/// What the final execve takes.
+struct Program {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+/// Runs the init; returns only with the exit code of a failed init.
+pub fn run(ctx: InitCtx) -> i32 {
+    let mut pid = 0;
+    let program = match prepare(&ctx, &mut pid) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+            return 1;
+        }
+    };
+    if ctx.chan.send(&Msg::Ready).is_err() {
+        return 1;
+    }
+    // Block until `start` connects. Anything else that connects and does
+    // not say "start" is dropped.
+    let conn = loop {
+        let fd = match accept4(ctx.listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+            Ok(fd) => fd,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 1,
+        };
+        let mut b = [0u8; 1];
+        match recv(fd, &mut b, MsgFlags::empty()) {
+            Ok(1) if b[0] == b'S' => break fd,
+            _ => {
+                let _ = nix::unistd::close(fd);
+            }
+        }
+    };
+    let err = start(&ctx, pid, &program);
+    let msg = err.to_string();
+    let _ = send(conn, msg.as_bytes(), MsgFlags::MSG_NOSIGNAL);
+    1
+}
+
+fn state_json(ctx: &InitCtx, pid: i32, status: &str) -> String {
+    serde_json::json!({
+        "ociVersion": ctx.spec.version(),
+        "id": ctx.id,
+        "pid": pid,
+        "status": status,
+        "bundle": ctx.bundle,
+        "annotations": ctx.spec.annotations().clone().unwrap_or_default(),
+    })
+    .to_string()
+}
+
+fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
+    let pid = match ctx.chan.recv()? {
+        Some(Msg::Setup { pid }) => pid,
+        Some(Msg::Error(e)) => return Err(Error::Msg(e)),
+        other => return Err(Error::msg(format!("sync: expected setup, got {other:?}"))),
+    };
+    *pid_out = pid;
+
+    // Namespaces: join by path (user first), then create the deferred ones.
+    for (t, f) in &ctx.joins {
+        if *t != LinuxNamespaceType::Pid {
+            namespaces::join(*t, f)?;
+        }
+    }
+    if ctx.plan.userns {
+        // Become root of the user namespace (mapped by the parent by now).
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .ctx(|| "setgid 0 in user namespace")?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .ctx(|| "setuid 0 in user namespace")?;
+    }
+    if !ctx.plan.unshare_flags.is_empty() {
+        nix::sched::unshare(ctx.plan.unshare_flags).ctx(|| "unshare namespaces")?;
+    }
+    let spec = ctx.spec;
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).ctx(|| "hostname: sethostname")?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        let c = CString::new(d).map_err(|_| Error::msg("domainname: contains NUL"))?;
+        // SAFETY: setdomainname reads `len` bytes from the valid buffer.
+        if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
+            return Err(std::io::Error::last_os_error()).ctx(|| "domainname: setdomainname");
+        }
+    }
+
+    // Relative bind sources are relative to the bundle.
+    std::env::set_current_dir(ctx.bundle)
+        .ctx(|| format!("chdir to bundle {}", ctx.bundle.display()))?;
+    // Device nodes and mount points get exactly the modes asked for.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let root = rootfs::prepare(&RootfsCtx {
+        spec,
+        rootfs: ctx.rootfs,
+        userns: ctx.plan.userns,
+        cgroup_paths: ctx.cgroup_paths,
+    })?;
+
+    if let Some(hooks) = spec.hooks() {
+        #[allow(deprecated)]
+        let parent_hooks = hooks.prestart().as_ref().is_some_and(|h| !h.is_empty())
+            || hooks
+                .create_runtime()
+                .as_ref()
+                .is_some_and(|h| !h.is_empty());
+        if parent_hooks {
+            ctx.chan.send(&Msg::HooksRequest)?;
+            match ctx.chan.recv()? {
+                Some(Msg::HooksDone) => {}
+                Some(Msg::Error(e)) => return Err(Error::Msg(e)),
+                other => {
+                    return Err(Error::msg(format!(
+                        "sync: expected hooks done, got {other:?}"
+                    )))
+                }
+            }
+        }
+        if let Some(list) = hooks.create_container().as_ref().filter(|l| !l.is_empty()) {
+            crate::hooks::run_all("createContainer", list, &state_json(ctx, pid, "creating"))?;
+        }
+    }
+
+    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        crate::sysctl::apply(sysctl, ctx.plan)?;
+    }
+    rootfs::mask_and_protect(&root, spec)?;
+    rootfs::enter(root, ctx.no_pivot)?;
+    rootfs::finish(spec)?;
+
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::msg("process: missing (nothing to run)"))?;
+    let umask = process.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask & 0o777));
+    if let Some(l) = process.rlimits() {
+        rlimits::apply(l)?;
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(std::io::Error::last_os_error()).ctx(|| "noNewPrivileges");
+        }
+    }
+    let caps = CapSets::from_spec(process.capabilities().as_ref())?;
+    caps.apply_bounding()?;
+    user::switch(process.user(), setgroups_allowed())?;
+    caps.apply_process()?;
+    let cwd = process.cwd();
+    nix::unistd::chdir(cwd).ctx(|| format!("process.cwd: chdir {}", cwd.display()))?;
+    program(
+        process.args().as_deref().unwrap_or_default(),
+        process.env().as_deref().unwrap_or_default(),
+    )
+}
+
+/// Whether setgroups(2) is allowed here (it is not in a user namespace whose
+/// /proc/self/setgroups says "deny").
+fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true)
+}
+
+/// Resolves the executable as execvp would, with the container's PATH.
+fn program(args: &[String], env: &[String]) -> Result<Program> {
+    let name = &args[0];
+    let path = if name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        let search = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        search
+            .split(':')
+            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name))
+            .find(|p| {
+                p.metadata().map(|m| m.is_file()).unwrap_or(false)
+                    && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+            })
+            .ok_or_else(|| {
+                Error::msg(format!(
+                    "exec: \"{name}\": executable file not found in $PATH"
+                ))
+            })?
+    };
+    if !name.contains('/') || path.exists() {
+        // found
+    } else {
+        return Err(Error::msg(format!(
+            "exec: \"{name}\": no such file or directory"
+        )));
+    }
+    let cstr =
+        |s: &str| CString::new(s).map_err(|_| Error::msg(format!("process: {s:?} contains NUL")));
+    Ok(Program {
+        path: CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::msg("process.args[0]: NUL"))?,
+        argv: args.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
+        envp: env.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
+    })
+}
+
+/// After `start`: startContainer hooks, then execve. Returns only on failure.
+fn start(ctx: &InitCtx, pid: i32, p: &Program) -> Error {
+    if let Some(list) = ctx
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+        .filter(|l| !l.is_empty())
+    {
+        if let Err(e) =
+            crate::hooks::run_all("startContainer", list, &state_json(ctx, pid, "created"))
+        {
+            return e;
+        }
+    }
+    // The container starts with no blocked signals and default SIGPIPE (the
+    // Rust runtime ignores it, and ignored dispositions survive execve).
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: resetting a disposition to the default has no memory effects.
+    unsafe {
+        let _ = nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+    }
+    // Every fd past stdio and --preserve-fds is closed by the execve.
+    let first = 3 + ctx.preserve_fds;
+    // SAFETY: close_range with CLOEXEC only flags fds; no memory is touched.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+    let e = nix::unistd::execve(&p.path, &p.argv, &p.envp).unwrap_err();
+    Error::msg(format!(
+        "exec {:?}: {}",
+        p.argv
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::io::Error::from_raw_os_error(e as i32)
+    ))
+}

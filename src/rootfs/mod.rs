@@ -1,0 +1,393 @@
+//! The container's filesystem view: propagation, the rootfs bind, `mounts[]`,
+//! devices, masked and read-only paths, and pivot_root.
+//!
+//! Everything here runs in the init process, inside the new mount namespace,
+//! before pivot_root: paths are resolved in the rootfs with `safepath`, and the
+//! host's /proc (still visible) names the resolved fds for mount(2).
+
+pub mod devices;
+pub mod options;
+pub mod safepath;
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::{Mount, Spec};
+
+use crate::error::{Context, Error, Result};
+use safepath::{ensure_in_root, fd_path, open_in_root, Kind};
+
+/// What the rootfs setup needs besides the spec.
+pub struct RootfsCtx<'a> {
+    /// The parsed config.
+    pub spec: &'a Spec,
+    /// Absolute host path of the rootfs.
+    pub rootfs: &'a Path,
+    /// Inside a user namespace: devices are bind mounts, not mknod.
+    pub userns: bool,
+    /// The container's cgroup directories on the host (for `cgroup` mounts).
+    pub cgroup_paths: &'a [PathBuf],
+}
+
+/// Makes the mount tree private to the container and mounts the rootfs and
+/// every `mounts[]` entry in order, then the devices.
+pub fn prepare(ctx: &RootfsCtx) -> Result<File> {
+    // Nothing mounted from here on may propagate back to the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| "make / rslave")?;
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
+    let root = File::open(ctx.rootfs).ctx(|| format!("open rootfs {}", ctx.rootfs.display()))?;
+    let mut dev_mounted = false;
+    let mut dev_bind = false;
+    for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
+        let dest = safepath::clean(m.destination());
+        if dest == Path::new("dev") {
+            dev_mounted = true;
+            dev_bind = is_bind(m);
+        }
+        mount_entry(ctx, &root, m, i)?;
+    }
+    if !dev_bind {
+        devices::create_default(&root, ctx.userns, dev_mounted)?;
+    }
+    devices::create_config(&root, ctx.spec, ctx.userns)?;
+    Ok(root)
+}
+
+fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
+/// Flags a bind remount must keep: the kernel refuses to clear nosuid, nodev,
+/// noexec or ro that a less privileged namespace inherited (they are locked).
+fn locked_flags(target: &str) -> MsFlags {
+    let Ok(st) = nix::sys::statvfs::statvfs(target) else {
+        return MsFlags::empty();
+    };
+    use nix::sys::statvfs::FsFlags;
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (a, b) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(a) {
+            out |= b;
+        }
+    }
+    out
+}
+
+fn mount_entry(ctx: &RootfsCtx, root: &File, m: &Mount, i: usize) -> Result<()> {
+    let where_ = format!("mounts[{i}]");
+    let opts = options::parse(
+        m.options().as_deref().unwrap_or_default(),
+        &format!("{where_}.options"),
+    )?;
+    let typ = m.typ().clone().unwrap_or_default();
+    let dest = m.destination();
+    let what = || format!("{where_}: mount {} on {}", typ, dest.display());
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(ctx, root, m, &opts).ctx(what);
+    }
+    if opts.bind || typ == "bind" {
+        let src = m
+            .source()
+            .clone()
+            .ok_or_else(|| Error::msg(format!("{where_}.source: a bind mount needs a source")))?;
+        let meta = std::fs::metadata(&src).ctx(|| format!("{where_}.source {}", src.display()))?;
+        let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+        let target = ensure_in_root(root.as_raw_fd(), dest, kind).ctx(what)?;
+        let t = fd_path(&target);
+        let mut flags = MsFlags::MS_BIND;
+        if opts.recursive {
+            flags |= MsFlags::MS_REC;
+        }
+        mount(Some(&src), t.as_str(), None::<&str>, flags, None::<&str>).ctx(what)?;
+        // Bind ignores the other flags: apply them with a remount of the new mount.
+        let extra = opts.flags - MsFlags::MS_REMOUNT;
+        if !extra.is_empty() {
+            let target = open_in_root(root.as_raw_fd(), dest, libc::O_PATH).ctx(what)?;
+            let t = fd_path(&target);
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | locked_flags(&t);
+            mount(None::<&str>, t.as_str(), None::<&str>, flags, None::<&str>)
+                .ctx(|| format!("{}: remount with {:?}", what(), extra))?;
+        }
+        return set_propagation(root, dest, &opts.propagation).ctx(what);
+    }
+    let target = ensure_in_root(root.as_raw_fd(), dest, Kind::Dir).ctx(what)?;
+    let t = fd_path(&target);
+    let src = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
+    let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+    let res = mount(Some(&src), t.as_str(), Some(typ.as_str()), opts.flags, data);
+    match res {
+        Ok(()) => {}
+        // Without a new network namespace sysfs cannot be mounted afresh:
+        // fall back to the host's, bound read-only-as-asked like runc does.
+        Err(nix::errno::Errno::EPERM) if typ == "sysfs" => {
+            mount(
+                Some("/sys"),
+                t.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .ctx(what)?;
+            if opts.flags.contains(MsFlags::MS_RDONLY) {
+                let target = open_in_root(root.as_raw_fd(), dest, libc::O_PATH).ctx(what)?;
+                let t = fd_path(&target);
+                let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | opts.flags | locked_flags(&t);
+                mount(None::<&str>, t.as_str(), None::<&str>, flags, None::<&str>).ctx(what)?;
+            }
+        }
+        Err(e) => return Err(e).ctx(what),
+    }
+    set_propagation(root, dest, &opts.propagation).ctx(what)
+}
+
+fn set_propagation(root: &File, dest: &Path, props: &[MsFlags]) -> Result<()> {
+    if props.is_empty() {
+        return Ok(());
+    }
+    let target = open_in_root(root.as_raw_fd(), dest, libc::O_PATH).ctx(|| "reopen target")?;
+    let t = fd_path(&target);
+    for p in props {
+        mount(None::<&str>, t.as_str(), None::<&str>, *p, None::<&str>)
+            .ctx(|| format!("set propagation {p:?}"))?;
+    }
+    Ok(())
+}
+
+/// A `cgroup` mount shows the container only its own cgroups: on cgroup v2 a
+/// fresh cgroup2 mount (rooted at the container's cgroup namespace); on v1 a
+/// tmpfs with a bind of the container's directory of each hierarchy.
+fn mount_cgroup(
+    ctx: &RootfsCtx,
+    root: &File,
+    m: &Mount,
+    opts: &options::MountOptions,
+) -> Result<()> {
+    let dest = m.destination();
+    let target = ensure_in_root(root.as_raw_fd(), dest, Kind::Dir).ctx(|| "create mount point")?;
+    let t = fd_path(&target);
+    if crate::cgroups::is_unified() {
+        return mount(
+            Some("cgroup2"),
+            t.as_str(),
+            Some("cgroup2"),
+            opts.flags,
+            None::<&str>,
+        )
+        .ctx(|| "mount cgroup2");
+    }
+    let base = opts.flags - MsFlags::MS_RDONLY;
+    mount(
+        Some("tmpfs"),
+        t.as_str(),
+        Some("tmpfs"),
+        base,
+        Some("mode=755"),
+    )
+    .ctx(|| "mount tmpfs for cgroup v1")?;
+    for dir in ctx.cgroup_paths {
+        // The hierarchy's mount name, e.g. /sys/fs/cgroup/memory/... -> memory.
+        let Some(name) = dir
+            .strip_prefix("/sys/fs/cgroup")
+            .ok()
+            .and_then(|r| r.components().next())
+        else {
+            continue;
+        };
+        let sub = dest.join(name.as_os_str());
+        let st = ensure_in_root(root.as_raw_fd(), &sub, Kind::Dir)
+            .ctx(|| format!("create {}", sub.display()))?;
+        let s = fd_path(&st);
+        mount(
+            Some(dir),
+            s.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| format!("bind cgroup {}", dir.display()))?;
+        // Reopen: the old fd names the directory under the new mount.
+        let st = open_in_root(root.as_raw_fd(), &sub, libc::O_PATH).ctx(|| "reopen cgroup bind")?;
+        let s = fd_path(&st);
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | opts.flags | locked_flags(&s);
+        mount(None::<&str>, s.as_str(), None::<&str>, flags, None::<&str>)
+            .ctx(|| format!("remount cgroup {}", dir.display()))?;
+    }
+    // Co-mounted controllers are reachable by each name, as on the host.
+    for (link, to) in [
+        ("cpu", "cpu,cpuacct"),
+        ("cpuacct", "cpu,cpuacct"),
+        ("net_cls", "net_cls,net_prio"),
+        ("net_prio", "net_cls,net_prio"),
+    ] {
+        let host = Path::new("/sys/fs/cgroup").join(link);
+        if host.is_symlink() {
+            let dfd = open_in_root(root.as_raw_fd(), dest, libc::O_PATH | libc::O_DIRECTORY)
+                .ctx(|| "reopen cgroup mount")?;
+            let _ = nix::unistd::symlinkat(to, Some(dfd.as_raw_fd()), link);
+        }
+    }
+    if opts.flags.contains(MsFlags::MS_RDONLY) {
+        let target =
+            open_in_root(root.as_raw_fd(), dest, libc::O_PATH).ctx(|| "reopen cgroup mount")?;
+        let t = fd_path(&target);
+        let flags = MsFlags::MS_REMOUNT | opts.flags;
+        mount(None::<&str>, t.as_str(), None::<&str>, flags, None::<&str>)
+            .ctx(|| "remount cgroup tmpfs read-only")?;
+    }
+    Ok(())
+}
+
+/// Hides `linux.maskedPaths` (a read-only empty tmpfs on directories,
+/// /dev/null on files) and makes `linux.readonlyPaths` read-only.
+pub fn mask_and_protect(root: &File, spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let fd = match open_in_root(
+            root.as_raw_fd(),
+            Path::new(p),
+            libc::O_PATH | libc::O_NOFOLLOW,
+        ) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e).ctx(|| format!("linux.maskedPaths: {p}")),
+        };
+        let t = fd_path(&fd);
+        let is_dir = std::fs::metadata(&t).map(|m| m.is_dir()).unwrap_or(false);
+        let r = if is_dir {
+            mount(
+                Some("tmpfs"),
+                t.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                Some("size=0k"),
+            )
+        } else {
+            mount(
+                Some("/dev/null"),
+                t.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+        };
+        r.ctx(|| format!("linux.maskedPaths: mask {p}"))?;
+    }
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let fd = match open_in_root(root.as_raw_fd(), Path::new(p), libc::O_PATH) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e).ctx(|| format!("linux.readonlyPaths: {p}")),
+        };
+        let t = fd_path(&fd);
+        mount(
+            Some(t.as_str()),
+            t.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| format!("linux.readonlyPaths: bind {p}"))?;
+        let fd = open_in_root(root.as_raw_fd(), Path::new(p), libc::O_PATH)
+            .ctx(|| format!("linux.readonlyPaths: {p}"))?;
+        let t = fd_path(&fd);
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(&t);
+        mount(None::<&str>, t.as_str(), None::<&str>, flags, None::<&str>)
+            .ctx(|| format!("linux.readonlyPaths: remount {p} read-only"))?;
+    }
+    Ok(())
+}
+
+/// Makes the rootfs the process's `/`: pivot_root, or with `no_pivot` a move
+/// mount and chroot (for ramfs roots where pivot_root is impossible).
+pub fn enter(root: File, no_pivot: bool) -> Result<()> {
+    nix::unistd::fchdir(root.as_raw_fd()).ctx(|| "chdir to rootfs")?;
+    if no_pivot {
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .ctx(|| "move rootfs to /")?;
+        nix::unistd::chroot(".").ctx(|| "chroot to rootfs")?;
+    } else {
+        // pivot_root(".", ".") stacks the old root on top of the new one;
+        // unmounting "." then drops it, with no directory needed for it.
+        nix::unistd::pivot_root(".", ".").ctx(|| "pivot_root")?;
+        // rslave first, so the lazy unmount does not propagate to the host.
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| "make old root rslave")?;
+        umount2(".", MntFlags::MNT_DETACH).ctx(|| "unmount old root")?;
+    }
+    nix::unistd::chdir("/").ctx(|| "chdir /")?;
+    Ok(())
+}
+
+/// After entering the rootfs: `linux.rootfsPropagation` and `root.readonly`.
+pub fn finish(spec: &Spec) -> Result<()> {
+    if let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+    {
+        let flags = options::propagation(p).ok_or_else(|| Error::Config {
+            file: "config.json".into(),
+            path: "linux.rootfsPropagation".into(),
+            msg: format!("unknown mode {p:?}"),
+        })?;
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .ctx(|| format!("linux.rootfsPropagation: set {p}"))?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags("/");
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .ctx(|| "root.readonly: remount / read-only")?;
+    }
+    Ok(())
+}
+
+/// Keeps an fd alive while a path derived from it is in use.
+pub fn keep(_fd: &OwnedFd) {}

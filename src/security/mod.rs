@@ -1,0 +1,6 @@
+//! Privilege settings of the container process: capabilities, user and
+//! groups, rlimits, no_new_privs, oom score.
+
+pub mod caps;
+pub mod rlimits;
+pub mod user;

@@ -1,0 +1,337 @@
+//! Loading `config.json` and refusing what this runtime does not implement.
+//!
+//! Errors name the file and the dotted JSON path. A known spec field that the
+//! runtime cannot honour fails `create` with `not supported: <path>`: ignoring a
+//! setting, above all a security one, would be a silent vulnerability.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// A parsed bundle: the spec plus the resolved paths create needs.
+#[derive(Debug)]
+pub struct Bundle {
+    /// Absolute bundle directory.
+    pub dir: PathBuf,
+    /// Absolute rootfs directory.
+    pub rootfs: PathBuf,
+    /// The parsed configuration.
+    pub spec: Spec,
+}
+
+/// Reads and validates `<bundle>/config.json`.
+pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
+    let dir = std::fs::canonicalize(bundle)
+        .map_err(|e| Error::msg(format!("bundle {}: {e}", bundle.display())))?;
+    let file = dir.join("config.json");
+    let fname = file.display().to_string();
+    let data = std::fs::read(&file).map_err(|e| Error::msg(format!("{fname}: {e}")))?;
+    let spec = parse(&data, &fname)?;
+    let root = spec.root().as_ref().ok_or_else(|| Error::Config {
+        file: fname.clone(),
+        path: "root".into(),
+        msg: "missing (the container needs a root filesystem)".into(),
+    })?;
+    if root.path().as_os_str().is_empty() {
+        return Err(Error::Config {
+            file: fname,
+            path: "root.path".into(),
+            msg: "empty".into(),
+        });
+    }
+    let rootfs_raw = dir.join(root.path());
+    let rootfs = std::fs::canonicalize(&rootfs_raw).map_err(|e| Error::Config {
+        file: fname.clone(),
+        path: "root.path".into(),
+        msg: format!("rootfs {}: {e}", rootfs_raw.display()),
+    })?;
+    if !rootfs.is_dir() {
+        return Err(Error::Config {
+            file: fname,
+            path: "root.path".into(),
+            msg: format!("rootfs {} is not a directory", rootfs.display()),
+        });
+    }
+    Ok(Bundle { dir, rootfs, spec })
+}
+
+/// Parses and validates config bytes; `fname` names the file in errors.
+pub fn parse(data: &[u8], fname: &str) -> Result<Spec> {
+    let raw: Value = serde_json::from_slice(data).map_err(|e| Error::Config {
+        file: fname.into(),
+        path: "$".into(),
+        msg: format!("invalid JSON: {e}"),
+    })?;
+    check_raw(&raw).map_err(|e| relabel(e, fname))?;
+    let spec: Spec = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        Error::Config {
+            file: fname.into(),
+            path: if path == "." { "$".into() } else { path },
+            msg: e.inner().to_string(),
+        }
+    })?;
+    validate(&spec).map_err(|e| relabel(e, fname))?;
+    Ok(spec)
+}
+
+fn relabel(e: Error, fname: &str) -> Error {
+    match e {
+        Error::Config { path, msg, .. } => Error::Config {
+            file: fname.into(),
+            path,
+            msg,
+        },
+        other => other,
+    }
+}
+
+fn cfg_err(path: impl Into<String>, msg: impl Into<String>) -> Error {
+    Error::Config {
+        file: String::new(),
+        path: path.into(),
+        msg: msg.into(),
+    }
+}
+
+fn unsupported(path: impl Into<String>) -> Error {
+    Error::NotSupported(path.into())
+}
+
+/// Checks on the raw JSON for spec fields that `oci-spec` does not model (so
+/// they would be dropped silently by deserialisation) and the version.
+fn check_raw(raw: &Value) -> Result<()> {
+    let version = raw
+        .get("ociVersion")
+        .and_then(Value::as_str)
+        .ok_or_else(|| cfg_err("ociVersion", "missing or not a string"))?;
+    check_version(version)?;
+    if let Some(mounts) = raw.get("mounts").and_then(Value::as_array) {
+        for (i, m) in mounts.iter().enumerate() {
+            for key in ["uidMappings", "gidMappings"] {
+                if m.get(key).is_some() {
+                    return Err(unsupported(format!("mounts[{i}].{key}")));
+                }
+            }
+        }
+    }
+    for key in ["solaris", "windows", "vm", "zos"] {
+        if raw.get(key).is_some() {
+            return Err(unsupported(key));
+        }
+    }
+    Ok(())
+}
+
+/// Accepts every 1.0.0 to 1.3.x version, with or without a pre-release tag.
+fn check_version(v: &str) -> Result<()> {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    let nums: Option<Vec<u64>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match nums.as_deref() {
+        Some([1, minor, _]) if *minor <= 3 => Ok(()),
+        Some([_, _, _]) => Err(cfg_err(
+            "ociVersion",
+            format!("unsupported version \"{v}\" (this runtime supports 1.0.0 to 1.3.x)"),
+        )),
+        _ => Err(cfg_err(
+            "ociVersion",
+            format!("\"{v}\" is not a SemVer version"),
+        )),
+    }
+}
+
+/// Semantic checks and the refusal of fields not implemented yet.
+fn validate(spec: &Spec) -> Result<()> {
+    if let Some(p) = spec.process() {
+        if p.terminal().unwrap_or(false) {
+            return Err(unsupported("process.terminal"));
+        }
+        if p.apparmor_profile()
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Err(unsupported("process.apparmorProfile"));
+        }
+        if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
+            return Err(unsupported("process.selinuxLabel"));
+        }
+        if p.io_priority().is_some() {
+            return Err(unsupported("process.ioPriority"));
+        }
+        if p.scheduler().is_some() {
+            return Err(unsupported("process.scheduler"));
+        }
+        if p.exec_cpu_affinity().is_some() {
+            return Err(unsupported("process.execCPUAffinity"));
+        }
+        if p.command_line().is_some() {
+            return Err(unsupported("process.commandLine"));
+        }
+        if p.user()
+            .username()
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Err(unsupported("process.user.username"));
+        }
+        match p.args() {
+            Some(a) if !a.is_empty() => {}
+            _ => return Err(cfg_err("process.args", "must name the program to run")),
+        }
+        if !p.cwd().is_absolute() {
+            return Err(cfg_err("process.cwd", "must be an absolute path"));
+        }
+    }
+    if let Some(h) = spec.hooks() {
+        #[allow(deprecated)]
+        let lists = [
+            ("prestart", h.prestart()),
+            ("createRuntime", h.create_runtime()),
+            ("createContainer", h.create_container()),
+            ("startContainer", h.start_container()),
+            ("poststart", h.poststart()),
+            ("poststop", h.poststop()),
+        ];
+        for (name, list) in lists {
+            for (i, hook) in list.iter().flatten().enumerate() {
+                if !hook.path().is_absolute() {
+                    return Err(cfg_err(
+                        format!("hooks.{name}[{i}].path"),
+                        "must be an absolute path",
+                    ));
+                }
+                if hook.timeout().is_some_and(|t| t <= 0) {
+                    return Err(cfg_err(
+                        format!("hooks.{name}[{i}].timeout"),
+                        "must be greater than zero",
+                    ));
+                }
+            }
+        }
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            return Err(cfg_err(
+                format!("mounts[{i}].destination"),
+                "must be an absolute path",
+            ));
+        }
+    }
+    let Some(linux) = spec.linux() else {
+        return Err(cfg_err(
+            "linux",
+            "missing (this runtime runs Linux containers)",
+        ));
+    };
+    if linux.seccomp().is_some() {
+        return Err(unsupported("linux.seccomp"));
+    }
+    if linux.intel_rdt().is_some() {
+        return Err(unsupported("linux.intelRdt"));
+    }
+    if linux.memory_policy().is_some() {
+        return Err(unsupported("linux.memoryPolicy"));
+    }
+    if linux.personality().is_some() {
+        return Err(unsupported("linux.personality"));
+    }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(unsupported("linux.netDevices"));
+    }
+    if linux
+        .mount_label()
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(unsupported("linux.mountLabel"));
+    }
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
+        return Err(unsupported("linux.timeOffsets"));
+    }
+    if let Some(r) = linux.resources() {
+        let set = [
+            ("memory", r.memory().is_some()),
+            ("cpu", r.cpu().is_some()),
+            ("pids", r.pids().is_some()),
+            ("blockIO", r.block_io().is_some()),
+            (
+                "hugepageLimits",
+                r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
+            ),
+            ("network", r.network().is_some()),
+            ("rdma", r.rdma().as_ref().is_some_and(|v| !v.is_empty())),
+            (
+                "unified",
+                r.unified().as_ref().is_some_and(|v| !v.is_empty()),
+            ),
+        ];
+        if let Some((name, _)) = set.iter().find(|(_, present)| *present) {
+            return Err(unsupported(format!("linux.resources.{name}")));
+        }
+    }
+    let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+    let mut seen = Vec::new();
+    for (i, ns) in namespaces.iter().enumerate() {
+        if seen.contains(&ns.typ()) {
+            return Err(cfg_err(
+                format!("linux.namespaces[{i}]"),
+                format!("duplicate namespace type {}", ns.typ()),
+            ));
+        }
+        seen.push(ns.typ());
+    }
+    if !seen.contains(&LinuxNamespaceType::Mount) {
+        return Err(unsupported(
+            "linux.namespaces: a container without its own mount namespace",
+        ));
+    }
+    let has = |t| seen.contains(&t);
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(cfg_err("hostname", "needs a new uts namespace"));
+    }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts)
+    {
+        return Err(cfg_err("domainname", "needs a new uts namespace"));
+    }
+    let user_new = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    if user_new
+        && (linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
+            || linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty()))
+    {
+        return Err(cfg_err(
+            "linux.uidMappings",
+            "a new user namespace needs uidMappings and gidMappings",
+        ));
+    }
+    if !has(LinuxNamespaceType::User)
+        && (linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()))
+    {
+        return Err(cfg_err(
+            "linux.uidMappings",
+            "mappings given without a user namespace",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(check_version("1.0.0").is_ok());
+        assert!(check_version("1.0.2-dev").is_ok());
+        assert!(check_version("1.3.1").is_ok());
+        assert!(check_version("1.4.0").is_err());
+        assert!(check_version("2.0.0").is_err());
+        assert!(check_version("abc").is_err());
+    }
+}
