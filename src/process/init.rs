@@ -222,7 +222,13 @@ fn setgroups_allowed() -> bool {
 fn program(args: &[String], env: &[String]) -> Result<Program> {
     let name = &args[0];
     let path = if name.contains('/') {
-        PathBuf::from(name)
+        let p = PathBuf::from(name);
+        if !p.exists() {
+            return Err(Error::msg(format!(
+                "exec: \"{name}\": no such file or directory"
+            )));
+        }
+        p
     } else {
         let search = env
             .iter()
@@ -241,13 +247,6 @@ fn program(args: &[String], env: &[String]) -> Result<Program> {
                 ))
             })?
     };
-    if !name.contains('/') || path.exists() {
-        // found
-    } else {
-        return Err(Error::msg(format!(
-            "exec: \"{name}\": no such file or directory"
-        )));
-    }
     let cstr =
         |s: &str| CString::new(s).map_err(|_| Error::msg(format!("process: {s:?} contains NUL")));
     Ok(Program {
