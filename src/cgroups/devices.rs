@@ -37,9 +37,8 @@ fn rule(r: &LinuxDeviceCgroup) -> String {
     }
 }
 
-/// Applies the rules in order, then the default allow-list and the
-/// container's own `linux.devices` (as `c|b major:minor rwm`).
-pub fn apply_v1(dir: &Path, rules: &[LinuxDeviceCgroup], extra: &[String]) -> Result<()> {
+/// Applies the rules in order, then the default allow-list.
+pub fn apply_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     let write = |file: &str, v: &str| {
         std::fs::write(dir.join(file), v)
             .ctx(|| format!("{}: write {v:?}", dir.join(file).display()))
@@ -54,12 +53,8 @@ pub fn apply_v1(dir: &Path, rules: &[LinuxDeviceCgroup], extra: &[String]) -> Re
             &rule(r),
         )?;
     }
-    for a in DEFAULT_ALLOW
-        .iter()
-        .map(|s| s.to_string())
-        .chain(extra.iter().cloned())
-    {
-        write("devices.allow", &a)?;
+    for a in DEFAULT_ALLOW {
+        write("devices.allow", a)?;
     }
     Ok(())
 }

@@ -115,7 +115,7 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> PathBuf {
 pub struct Placement {
     /// The container's directory in each hierarchy.
     pub paths: Vec<PathBuf>,
-    /// Directories this placement created, deepest last.
+    /// The container's own directories that this placement created.
     pub created: Vec<PathBuf>,
 }
 
@@ -155,25 +155,21 @@ impl Placement {
     }
 
     fn mkdir_all(&mut self, h: &Hierarchy, dir: &Path) -> Result<()> {
-        let mut missing = Vec::new();
-        let mut cur = dir;
-        while !cur.exists() {
-            missing.push(cur.to_path_buf());
-            match cur.parent() {
-                Some(p) if p.starts_with(&h.mount) => cur = p,
-                _ => break,
-            }
+        let existed = dir.exists();
+        // Parents (like /mydocker) are shared by every container and stay;
+        // only the container's own directory is removed on delete.
+        std::fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;
+        if !existed {
+            self.created.push(dir.to_path_buf());
         }
-        for d in missing.into_iter().rev() {
-            match std::fs::create_dir(&d) {
-                Ok(()) => {
-                    self.created.push(d.clone());
-                    if h.controllers.iter().any(|c| c == "cpuset") {
-                        inherit_cpuset(&d)?;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e).ctx(|| format!("create cgroup {}", d.display())),
+        if h.controllers.iter().any(|c| c == "cpuset") {
+            // Top-down: a parent made by a concurrent create may still be
+            // empty, and an empty cpuset accepts no task (ENOSPC).
+            let rel = dir.strip_prefix(&h.mount).unwrap_or(Path::new(""));
+            let mut cur = h.mount.clone();
+            for c in rel.components() {
+                cur.push(c);
+                inherit_cpuset(&cur)?;
             }
         }
         Ok(())

@@ -71,21 +71,11 @@ fn create_in(
     cgroups::check_devices_supported(rules.len())?;
     let placement = Placement::create(&cg_path)?;
     let placement = placement_out.insert(placement);
+    // linux.devices only creates nodes: access is what the device rules (and
+    // the default allow-list) say, as with runc.
     if let Some(dir) = cgroups::devices_dir(&placement.paths) {
-        let extra: Vec<String> = linux
-            .devices()
-            .iter()
-            .flatten()
-            .map(|d| {
-                let t = match d.typ() {
-                    oci_spec::runtime::LinuxDeviceType::B => "b",
-                    _ => "c",
-                };
-                format!("{t} {}:{} rwm", d.major(), d.minor())
-            })
-            .collect();
-        if !rules.is_empty() || !extra.is_empty() {
-            cgroups::devices::apply_v1(dir, &rules, &extra)?;
+        if !rules.is_empty() {
+            cgroups::devices::apply_v1(dir, &rules)?;
         }
     }
 

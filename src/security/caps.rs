@@ -85,9 +85,10 @@ impl CapSets {
         for cap in &self.ambient {
             // The kernel raises an ambient capability only if it is also
             // inheritable and permitted. runc's default config lists ambient
-            // without inheritable; runc drops them silently, we say so.
+            // without inheritable and runc drops them silently; we log it (at
+            // info level: on stderr it would land in the container's output).
             if !self.inheritable.contains(cap) || !self.permitted.contains(cap) {
-                log::warn!(
+                log::info!(
                     "process.capabilities.ambient: {cap} is not also inheritable and permitted, so it cannot be raised; skipped"
                 );
                 continue;
