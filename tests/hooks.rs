@@ -141,11 +141,21 @@ fn hooks_run_in_order_with_state() {
             "{name} should see the container's host pid: {s}"
         );
     }
+    // Hooks in the container's namespaces get the pid as the container sees
+    // it: its init is pid 1 of its own pid namespace.
     for name in ["createContainer", "startContainer"] {
         let s = hook_state(&t, name);
-        assert!(s["pid"].as_i64().unwrap_or(0) > 0, "{name}: {s}");
+        assert_eq!(s["pid"], 1, "{name}: {s}");
     }
-    assert_eq!(hook_state(&t, "createRuntime")["status"], "creating");
+    // The environment exists once create runs hooks: "created" (crun agrees).
+    for name in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+    ] {
+        assert_eq!(hook_state(&t, name)["status"], "created", "{name}");
+    }
     assert_eq!(hook_state(&t, "poststart")["status"], "running");
     assert_eq!(hook_state(&t, "poststop")["status"], "stopped");
 

@@ -59,8 +59,7 @@ struct Program {
 
 /// Runs the init; returns only with the exit code of a failed init.
 pub fn run(ctx: InitCtx) -> i32 {
-    let mut pid = 0;
-    let program = match prepare(&ctx, &mut pid) {
+    let program = match prepare(&ctx) {
         Ok(p) => p,
         Err(e) => {
             let _ = ctx.chan.send(&Msg::Error(e.to_string()));
@@ -86,17 +85,19 @@ pub fn run(ctx: InitCtx) -> i32 {
             }
         }
     };
-    let err = start(&ctx, pid, &program);
+    let err = start(&ctx, &program);
     let msg = err.to_string();
     let _ = send(conn, msg.as_bytes(), MsgFlags::MSG_NOSIGNAL);
     1
 }
 
-fn state_json(ctx: &InitCtx, pid: i32, status: &str) -> String {
+/// The state given to the hooks that run in the container's namespaces: the
+/// spec wants the pid as the container sees it there.
+fn state_json(ctx: &InitCtx, status: &str) -> String {
     serde_json::json!({
         "ociVersion": ctx.spec.version(),
         "id": ctx.id,
-        "pid": pid,
+        "pid": std::process::id(),
         "status": status,
         "bundle": ctx.bundle,
         "annotations": ctx.spec.annotations().clone().unwrap_or_default(),
@@ -104,13 +105,12 @@ fn state_json(ctx: &InitCtx, pid: i32, status: &str) -> String {
     .to_string()
 }
 
-fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
-    let pid = match ctx.chan.recv()? {
-        Some(Msg::Setup { pid }) => pid,
+fn prepare(ctx: &InitCtx) -> Result<Program> {
+    match ctx.chan.recv()? {
+        Some(Msg::Setup { .. }) => {}
         Some(Msg::Error(e)) => return Err(Error::Msg(e)),
         other => return Err(Error::msg(format!("sync: expected setup, got {other:?}"))),
-    };
-    *pid_out = pid;
+    }
 
     // Namespaces: join by path (user first), then create the deferred ones.
     for (t, f) in &ctx.joins {
@@ -172,7 +172,7 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
             }
         }
         if let Some(list) = hooks.create_container().as_ref().filter(|l| !l.is_empty()) {
-            crate::hooks::run_all("createContainer", list, &state_json(ctx, pid, "creating"))?;
+            crate::hooks::run_all("createContainer", list, &state_json(ctx, "created"))?;
         }
     }
 
@@ -258,7 +258,7 @@ fn program(args: &[String], env: &[String]) -> Result<Program> {
 }
 
 /// After `start`: startContainer hooks, then execve. Returns only on failure.
-fn start(ctx: &InitCtx, pid: i32, p: &Program) -> Error {
+fn start(ctx: &InitCtx, p: &Program) -> Error {
     if let Some(list) = ctx
         .spec
         .hooks()
@@ -266,9 +266,7 @@ fn start(ctx: &InitCtx, pid: i32, p: &Program) -> Error {
         .and_then(|h| h.start_container().as_ref())
         .filter(|l| !l.is_empty())
     {
-        if let Err(e) =
-            crate::hooks::run_all("startContainer", list, &state_json(ctx, pid, "created"))
-        {
+        if let Err(e) = crate::hooks::run_all("startContainer", list, &state_json(ctx, "created")) {
             return e;
         }
     }

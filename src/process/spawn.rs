@@ -152,11 +152,13 @@ fn run_parent_hooks(a: &SpawnArgs, pid: i32) -> Result<()> {
     let Some(h) = a.spec.hooks() else {
         return Ok(());
     };
+    // The runtime environment exists (lifecycle step 2 is over), so the
+    // status is "created", as crun reports and runtime-tools expects.
     let state = serde_json::json!({
         "ociVersion": a.spec.version(),
         "id": a.id,
         "pid": pid,
-        "status": "creating",
+        "status": "created",
         "bundle": a.bundle,
         "annotations": a.spec.annotations().clone().unwrap_or_default(),
     })
