@@ -144,6 +144,20 @@ fn check_version(v: &str) -> Result<()> {
     }
 }
 
+/// True when `version` (a SemVer accepted by `check_version`) is at least
+/// `major.minor`: behaviour the spec changed between versions follows the
+/// version the bundle was written for.
+pub fn version_at_least(version: &str, major: u64, minor: u64) -> bool {
+    let mut it = version
+        .split(['-', '+'])
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    let (ma, mi) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (ma, mi) >= (major, minor)
+}
+
 /// Semantic checks and the refusal of fields not implemented yet.
 fn validate(spec: &Spec) -> Result<()> {
     if let Some(p) = spec.process() {
@@ -333,5 +347,14 @@ mod tests {
         assert!(check_version("1.4.0").is_err());
         assert!(check_version("2.0.0").is_err());
         assert!(check_version("abc").is_err());
+    }
+
+    #[test]
+    fn version_comparison() {
+        assert!(version_at_least("1.3.0", 1, 3));
+        assert!(version_at_least("1.3.2-rc.1", 1, 3));
+        assert!(!version_at_least("1.2.1", 1, 3));
+        assert!(!version_at_least("1.0.2-dev", 1, 3));
+        assert!(version_at_least("1.1.0", 1, 1));
     }
 }

@@ -334,3 +334,49 @@ fn failing_poststop_hook_does_not_fail_delete() {
         "remaining poststop hooks must still run"
     );
 }
+
+/// A poststart hook that fails, then one that records that it ran.
+fn failing_poststart(t: &Ctx) -> Value {
+    let d = t.out.to_str().unwrap();
+    json!({"poststart": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "exit 1"]},
+        {"path": "/bin/sh", "args": ["sh", "-c", format!("echo poststart2 >> {d}/order.log")]}
+    ], "poststop": [
+        {"path": "/bin/sh", "args": ["sh", "-c", format!("echo poststop >> {d}/order.log")]}
+    ]})
+}
+
+#[test]
+fn failing_poststart_hook_fails_start_since_spec_1_3() {
+    // runtime-spec 1.3: a failing poststart hook is an error; the container
+    // is stopped and destroyed (lifecycle step 12), poststop hooks run.
+    let t = Ctx::new("poststart13");
+    let mut cfg = t.spec(&["sleep", "100"]);
+    cfg["ociVersion"] = json!("1.3.0");
+    cfg["hooks"] = failing_poststart(&t);
+    t.create_ok(&cfg);
+    t.md(&["start", &t.id]).err("poststart hook #0");
+    t.md(&["state", &t.id]).err("does not exist");
+    assert_eq!(
+        order(&t),
+        ["poststop"],
+        "later poststart hooks must not run"
+    );
+    t.assert_no_leftovers();
+}
+
+#[test]
+fn failing_poststart_hook_only_warns_before_spec_1_3() {
+    // Up to runtime-spec 1.2 a failing poststart hook is logged as a warning
+    // and the remaining hooks and the lifecycle go on.
+    let t = Ctx::new("poststart12");
+    let mut cfg = t.spec(&["sleep", "100"]);
+    cfg["ociVersion"] = json!("1.2.1");
+    cfg["hooks"] = failing_poststart(&t);
+    t.create_ok(&cfg);
+    t.md(&["start", &t.id]).ok();
+    assert_eq!(t.status(), "running");
+    assert_eq!(order(&t), ["poststart2"]);
+    t.md(&["delete", "--force", &t.id]).ok();
+    assert_eq!(order(&t), ["poststart2", "poststop"]);
+}

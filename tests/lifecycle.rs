@@ -496,3 +496,23 @@ fn global_flags_accepted() {
         .unwrap_or_else(|e| panic!("state output is not JSON with --debug: {e}\n{out}"));
     assert_eq!(st["status"], "created", "{out}");
 }
+
+#[test]
+fn create_without_process_then_start_fails_and_leaves_it_created() {
+    // config.md: `process` is only REQUIRED when start is called; start must
+    // then fail, and a failed operation leaves the container as it was.
+    let t = Ctx::new("noprocess");
+    let mut cfg = t.spec(&["true"]);
+    cfg.as_object_mut().unwrap().remove("process");
+    t.create_ok(&cfg);
+    assert_eq!(t.status(), "created");
+    t.md(&["start", &t.id]).err("process is not set");
+    assert_eq!(t.status(), "created");
+    t.md(&["start", &t.id]).err("process is not set");
+    t.md(&["delete", "--force", &t.id]).ok();
+    t.assert_no_leftovers();
+    // `run` cannot start it either, and leaves nothing behind.
+    t.run(&cfg).err("process is not set");
+    t.md(&["state", &t.id]).err("does not exist");
+    t.assert_no_leftovers();
+}

@@ -18,6 +18,7 @@ use nix::sys::socket::{
 use std::os::fd::{AsFd, AsRawFd};
 
 use crate::error::{Context, Error, Result};
+use crate::process::channel::START_REFUSED;
 use crate::state::{self, Record, StateDir, Status};
 
 /// `start`: releases a created container's init to execve the user process.
@@ -31,12 +32,17 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             st.as_str()
         )));
     }
-    release(&sd, &rec)
+    release(&sd, &rec)?;
+    if let Err(e) = poststart(&rec) {
+        stop(&rec);
+        destroy(sd, &rec);
+        return Err(e);
+    }
+    Ok(())
 }
 
-/// Tells the waiting init to go on, waits until its execve succeeded (the
-/// close-on-exec connection closes) or reports why it failed, then runs the
-/// poststart hooks.
+/// Tells the waiting init to go on and waits until its execve succeeded (the
+/// close-on-exec connection closes) or reports why it failed.
 pub(crate) fn release(sd: &StateDir, rec: &Record) -> Result<()> {
     let fd = socket(
         AddressFamily::Unix,
@@ -60,16 +66,44 @@ pub(crate) fn release(sd: &StateDir, rec: &Record) -> Result<()> {
             r => break r.unwrap_or(0),
         }
     };
+    let why = || String::from_utf8_lossy(&buf[1..n]).into_owned();
+    if n > 0 && buf[0] == START_REFUSED {
+        // The init refused and still waits: the container stays created.
+        return Err(Error::msg(format!(
+            "cannot start container \"{}\": {}",
+            rec.id,
+            why()
+        )));
+    }
     // The container is running (or failed) from here: the socket has served.
     let _ = std::fs::remove_file(sd.path.join(state::EXEC_SOCK));
     if n > 0 {
-        return Err(Error::msg(String::from_utf8_lossy(&buf[..n]).into_owned()));
-    }
-    if let Some(list) = rec.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
-        let st = state::state_json(rec, Status::Running, None).to_string();
-        crate::hooks::run_all_warn("poststart", list, &st);
+        return Err(Error::msg(why()));
     }
     Ok(())
+}
+
+/// Runs the poststart hooks of a container whose process was just executed.
+/// Since runtime-spec 1.3 a failing hook is an error (the caller then stops
+/// and destroys the container); configs written for earlier versions get the
+/// warning their spec asks for.
+pub(crate) fn poststart(rec: &Record) -> Result<()> {
+    let Some(list) = rec.hooks.as_ref().and_then(|h| h.poststart().as_ref()) else {
+        return Ok(());
+    };
+    let st = state::state_json(rec, Status::Running, None).to_string();
+    if crate::spec::version_at_least(&rec.oci_version, 1, 3) {
+        crate::hooks::run_all("poststart", list, &st)
+    } else {
+        crate::hooks::run_all_warn("poststart", list, &st);
+        Ok(())
+    }
+}
+
+/// Kills the init and waits (with a deadline) until it is gone.
+fn stop(rec: &Record) -> bool {
+    let _ = signal_init(rec, libc::SIGKILL);
+    wait_exit(rec, Duration::from_secs(10))
 }
 
 /// `state`: the spec's state JSON.
@@ -192,8 +226,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         if st == Status::Paused {
             crate::cgroups::thaw(&rec.cgroup_paths);
         }
-        let _ = signal_init(&rec, libc::SIGKILL);
-        if !wait_exit(&rec, Duration::from_secs(10)) {
+        if !stop(&rec) {
             return Err(Error::msg(format!(
                 "container \"{id}\" init did not die after SIGKILL"
             )));

@@ -36,7 +36,9 @@ pub fn run(req: &CreateRequest, flags: &RunFlags) -> Result<i32> {
     }
     let created = create(req)?;
     let pid = created.record.pid;
-    if let Err(e) = super::release(&created.dir, &created.record) {
+    let started = super::release(&created.dir, &created.record)
+        .and_then(|()| super::poststart(&created.record));
+    if let Err(e) = started {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
         super::destroy(created.dir, &created.record);

@@ -29,6 +29,14 @@ pub enum Msg {
 
 const MAX_MSG: usize = 64 * 1024;
 
+/// First byte of the init's reply to `start` when the execve failed: the
+/// init exits, the rest is the reason. (Success is EOF: the connection is
+/// close-on-exec.)
+pub const START_FAILED: u8 = b'E';
+/// First byte of the init's reply when it refuses to start (no `process`):
+/// it keeps waiting, the container stays `created`.
+pub const START_REFUSED: u8 = b'N';
+
 impl Msg {
     fn encode(&self) -> Vec<u8> {
         match self {

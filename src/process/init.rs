@@ -18,7 +18,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::socket::{accept4, recv, send, MsgFlags, SockFlag};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use super::channel::{Channel, Msg};
+use super::channel::{Channel, Msg, START_FAILED, START_REFUSED};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsCtx};
@@ -71,23 +71,32 @@ pub fn run(ctx: InitCtx) -> i32 {
     }
     // Block until `start` connects. Anything else that connects and does
     // not say "start" is dropped.
-    let conn = loop {
+    let (conn, program) = loop {
         let fd = match accept4(ctx.listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
             Ok(fd) => fd,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return 1,
         };
         let mut b = [0u8; 1];
-        match recv(fd, &mut b, MsgFlags::empty()) {
-            Ok(1) if b[0] == b'S' => break fd,
+        match (recv(fd, &mut b, MsgFlags::empty()), &program) {
+            (Ok(1), Some(p)) if b[0] == b'S' => break (fd, p),
+            // Without `process` start must fail and leave the container
+            // as it was: refuse, and keep waiting.
+            (Ok(1), None) if b[0] == b'S' => {
+                let mut msg = vec![START_REFUSED];
+                msg.extend_from_slice(b"process is not set in config.json");
+                let _ = send(fd, &msg, MsgFlags::MSG_NOSIGNAL);
+                let _ = nix::unistd::close(fd);
+            }
             _ => {
                 let _ = nix::unistd::close(fd);
             }
         }
     };
-    let err = start(&ctx, &program);
-    let msg = err.to_string();
-    let _ = send(conn, msg.as_bytes(), MsgFlags::MSG_NOSIGNAL);
+    let err = start(&ctx, program);
+    let mut msg = vec![START_FAILED];
+    msg.extend_from_slice(err.to_string().as_bytes());
+    let _ = send(conn, &msg, MsgFlags::MSG_NOSIGNAL);
     1
 }
 
@@ -105,7 +114,7 @@ fn state_json(ctx: &InitCtx, status: &str) -> String {
     .to_string()
 }
 
-fn prepare(ctx: &InitCtx) -> Result<Program> {
+fn prepare(ctx: &InitCtx) -> Result<Option<Program>> {
     match ctx.chan.recv()? {
         Some(Msg::Setup { .. }) => {}
         Some(Msg::Error(e)) => return Err(Error::Msg(e)),
@@ -183,10 +192,10 @@ fn prepare(ctx: &InitCtx) -> Result<Program> {
     rootfs::enter(root, ctx.no_pivot)?;
     rootfs::finish(spec)?;
 
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::msg("process: missing (nothing to run)"))?;
+    // `process` is only needed by start (config.md): create without it.
+    let Some(process) = spec.process().as_ref() else {
+        return Ok(None);
+    };
     let umask = process.user().umask().unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask & 0o777));
     if let Some(l) = process.rlimits() {
@@ -208,6 +217,7 @@ fn prepare(ctx: &InitCtx) -> Result<Program> {
         process.args().as_deref().unwrap_or_default(),
         process.env().as_deref().unwrap_or_default(),
     )
+    .map(Some)
 }
 
 /// Whether setgroups(2) is allowed here (it is not in a user namespace whose
