@@ -227,12 +227,11 @@ fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
+    // A relative mounts[].destination is deprecated but valid: it is taken
+    // as relative to "/" (the rootfs code resolves every destination so).
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !m.destination().is_absolute() {
-            return Err(cfg_err(
-                format!("mounts[{i}].destination"),
-                "must be an absolute path",
-            ));
+        if m.destination().as_os_str().is_empty() {
+            return Err(cfg_err(format!("mounts[{i}].destination"), "empty"));
         }
     }
     let Some(linux) = spec.linux() else {

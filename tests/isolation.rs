@@ -578,3 +578,18 @@ fn user_namespace_host_view() {
         fs::read_link("/proc/self/ns/user").unwrap()
     );
 }
+
+#[test]
+fn relative_mount_destination_is_relative_to_root() {
+    // config.md: a relative destination is deprecated but MUST be taken as
+    // relative to "/".
+    let t = Ctx::new("reldest");
+    let mut cfg = t.spec_sh("cat /proc/self/mountinfo");
+    add_mount(
+        &mut cfg,
+        json!({"destination": "mnt/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}),
+    );
+    let out = t.run_ok(&cfg);
+    let m = mount_at(&out, "/mnt/tmp").unwrap_or_else(|| panic!("no mount at /mnt/tmp:\n{out}"));
+    assert_eq!(m.1, "tmpfs", "{m:?}");
+}
