@@ -40,6 +40,15 @@ pub struct Plan {
     pub new_userns: bool,
     /// Whether the container gets its own new pid namespace.
     pub new_pidns: bool,
+    /// Whether the container inherits the runtime's mount namespace (no
+    /// `mount` entry at all).
+    pub host_mount_ns: bool,
+}
+
+/// True when `list` has no entry of type `t`: the container inherits the
+/// runtime's namespace of that type.
+pub fn inherited(list: &[LinuxNamespace], t: LinuxNamespaceType) -> bool {
+    !list.iter().any(|n| n.typ() == t)
 }
 
 impl Plan {
@@ -52,6 +61,7 @@ impl Plan {
             userns: false,
             new_userns: false,
             new_pidns: false,
+            host_mount_ns: inherited(list, LinuxNamespaceType::Mount),
         };
         let joins_user = list
             .iter()

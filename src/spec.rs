@@ -297,11 +297,6 @@ fn validate(spec: &Spec) -> Result<()> {
         }
         seen.push(ns.typ());
     }
-    if !seen.contains(&LinuxNamespaceType::Mount) {
-        return Err(unsupported(
-            "linux.namespaces: a container without its own mount namespace",
-        ));
-    }
     let has = |t| seen.contains(&t);
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         return Err(cfg_err("hostname", "needs a new uts namespace"));

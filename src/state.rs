@@ -78,6 +78,10 @@ pub struct Record {
     pub cgroup_created: Vec<PathBuf>,
     /// Whether the container has its own pid namespace (its processes die with init).
     pub own_pid_ns: bool,
+    /// For a container in the runtime's mount namespace: the id of the mount
+    /// at the rootfs path before create; delete detaches the ones above it.
+    #[serde(default)]
+    pub rootfs_mount: Option<u64>,
 }
 
 /// The container's state directory, locked for the life of this value.

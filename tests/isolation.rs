@@ -593,3 +593,64 @@ fn relative_mount_destination_is_relative_to_root() {
     let m = mount_at(&out, "/mnt/tmp").unwrap_or_else(|| panic!("no mount at /mnt/tmp:\n{out}"));
     assert_eq!(m.1, "tmpfs", "{m:?}");
 }
+
+/// A minimal private rootfs under the test's temp dir (for tests whose
+/// container mounts land in the host's mount namespace, so that the shared
+/// rootfs other tests use is never touched).
+fn private_rootfs(t: &Ctx) -> std::path::PathBuf {
+    let r = t.tmp.path().join("rootfs");
+    for d in ["bin", "proc", "dev", "tmp"] {
+        fs::create_dir_all(r.join(d)).unwrap();
+    }
+    fs::copy(rootfs().join("bin/busybox"), r.join("bin/busybox")).unwrap();
+    for a in ["sh", "cat", "readlink", "sleep", "grep"] {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+    }
+    r
+}
+
+#[test]
+fn no_mount_namespace_uses_the_runtimes_and_cleans_up() {
+    // config-linux.md: a namespace type not listed is inherited from the
+    // runtime. Without a mount namespace the container's mounts are made in
+    // the host's; delete (and a failed create) must take them all away.
+    let t = Ctx::new("nomntns");
+    let r = private_rootfs(&t);
+    let mut cfg = t.spec_sh("readlink /proc/self/ns/mnt; grep -c . /proc/self/mountinfo");
+    cfg["root"] = json!({"path": r.to_str().unwrap(), "readonly": true});
+    cfg["linux"]["namespaces"] = json!([]);
+    cfg.as_object_mut().unwrap().remove("hostname");
+    cfg["mounts"] = json!([
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+        {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"},
+    ]);
+    cfg["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+    cfg["linux"]["readonlyPaths"] = json!(["/proc/sys"]);
+    t.create_ok(&cfg);
+    let mi = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let under: Vec<&str> = mi
+        .lines()
+        .filter(|l| l.contains(r.to_str().unwrap()))
+        .collect();
+    assert!(
+        under.len() >= 4,
+        "the container's mounts are not in the host's namespace:\n{mi}"
+    );
+    t.md(&["delete", "--force", &t.id]).ok();
+    t.assert_no_leftovers();
+
+    let out = t.run_ok(&cfg);
+    let host = fs::read_link("/proc/self/ns/mnt").unwrap();
+    assert_eq!(out.lines().next(), host.to_str(), "{out}");
+    t.assert_no_leftovers();
+
+    // A create that fails after some mounts leaves none behind.
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/tmp/x", "type": "bind", "source": "/no/such/source", "options": ["bind"]}));
+    t.write_config(&cfg);
+    t.create().failed();
+    t.assert_no_leftovers();
+}

@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 
 use crate::cgroups::{self, Placement};
 use crate::cli::CreateOpts;
+use oci_spec::runtime::LinuxNamespaceType;
+
 use crate::error::{Context, Error, Result};
+use crate::namespaces;
 use crate::process::spawn::{spawn, SpawnArgs};
+use crate::rootfs;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Record, StateDir};
 
@@ -37,11 +41,15 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
         ));
     }
     let bundle = spec::load_bundle(&req.opts.bundle)?;
+    let rootfs_mount = host_mount_floor(&bundle)?;
     let sd = StateDir::create(req.root, req.id)?;
     let mut placement = None;
-    match create_in(req, &bundle, &sd, &mut placement) {
+    match create_in(req, &bundle, &sd, &mut placement, rootfs_mount) {
         Ok(record) => Ok(Created { dir: sd, record }),
         Err(e) => {
+            if let Some(floor) = rootfs_mount {
+                rootfs::hostns::detach_rootfs(&bundle.rootfs, floor);
+            }
             if let Some(p) = placement {
                 p.remove();
             }
@@ -51,11 +59,27 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     }
 }
 
+/// For a container that inherits the runtime's mount namespace, the mount
+/// its rootfs is on now: its own mounts will stack above it (see hostns).
+fn host_mount_floor(bundle: &Bundle) -> Result<Option<u64>> {
+    let ns = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default();
+    if !namespaces::inherited(ns, LinuxNamespaceType::Mount) {
+        return Ok(None);
+    }
+    rootfs::hostns::mount_id(&bundle.rootfs).map(Some)
+}
+
 fn create_in(
     req: &CreateRequest,
     bundle: &Bundle,
     sd: &StateDir,
     placement_out: &mut Option<Placement>,
+    rootfs_mount: Option<u64>,
 ) -> Result<Record> {
     let spec = &bundle.spec;
     let linux = spec
@@ -105,7 +129,8 @@ fn create_in(
         cgroup_created: placement.created.clone(),
         own_pid_ns: ns
             .iter()
-            .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()),
+            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
+        rootfs_mount,
     };
     let saved = sd.save(&record).and_then(|()| match &req.opts.pid_file {
         Some(p) => write_pid_file(p, pid),

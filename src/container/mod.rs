@@ -245,6 +245,9 @@ pub(crate) fn destroy(sd: StateDir, rec: &Record) {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     crate::cgroups::remove_dirs(&rec.cgroup_created);
+    if let Some(floor) = rec.rootfs_mount {
+        crate::rootfs::hostns::detach_rootfs(&rec.rootfs, floor);
+    }
     if let Err(e) = sd.remove() {
         log::warn!("{e}");
     }

@@ -159,6 +159,7 @@ fn prepare(ctx: &InitCtx) -> Result<Option<Program>> {
         rootfs: ctx.rootfs,
         userns: ctx.plan.userns,
         cgroup_paths: ctx.cgroup_paths,
+        host_mount_ns: ctx.plan.host_mount_ns,
     })?;
 
     if let Some(hooks) = spec.hooks() {
@@ -189,7 +190,7 @@ fn prepare(ctx: &InitCtx) -> Result<Option<Program>> {
         crate::sysctl::apply(sysctl, ctx.plan)?;
     }
     rootfs::mask_and_protect(&root, spec)?;
-    rootfs::enter(root, ctx.no_pivot)?;
+    rootfs::enter(root, ctx.no_pivot, ctx.plan.host_mount_ns)?;
     rootfs::finish(spec)?;
 
     // `process` is only needed by start (config.md): create without it.

@@ -6,6 +6,7 @@
 //! host's /proc (still visible) names the resolved fds for mount(2).
 
 pub mod devices;
+pub mod hostns;
 pub mod options;
 pub mod safepath;
 
@@ -29,20 +30,27 @@ pub struct RootfsCtx<'a> {
     pub userns: bool,
     /// The container's cgroup directories on the host (for `cgroup` mounts).
     pub cgroup_paths: &'a [PathBuf],
+    /// The container has no mount namespace of its own: it shares the
+    /// runtime's (see `hostns`).
+    pub host_mount_ns: bool,
 }
 
 /// Makes the mount tree private to the container and mounts the rootfs and
 /// every `mounts[]` entry in order, then the devices.
 pub fn prepare(ctx: &RootfsCtx) -> Result<File> {
-    // Nothing mounted from here on may propagate back to the host.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .ctx(|| "make / rslave")?;
+    // Nothing mounted from here on may propagate back to the host. (In the
+    // runtime's own mount namespace this would change the host's mounts:
+    // there, everything goes under the rootfs bind below instead.)
+    if !ctx.host_mount_ns {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| "make / rslave")?;
+    }
     mount(
         Some(ctx.rootfs),
         ctx.rootfs,
@@ -334,10 +342,13 @@ pub fn mask_and_protect(root: &File, spec: &Spec) -> Result<()> {
 }
 
 /// Makes the rootfs the process's `/`: pivot_root, or with `no_pivot` a move
-/// mount and chroot (for ramfs roots where pivot_root is impossible).
-pub fn enter(root: File, no_pivot: bool) -> Result<()> {
+/// mount and chroot (for ramfs roots where pivot_root is impossible). In the
+/// runtime's mount namespace both would move the host's root: chroot only.
+pub fn enter(root: File, no_pivot: bool, host_mount_ns: bool) -> Result<()> {
     nix::unistd::fchdir(root.as_raw_fd()).ctx(|| "chdir to rootfs")?;
-    if no_pivot {
+    if host_mount_ns {
+        nix::unistd::chroot(".").ctx(|| "chroot to rootfs")?;
+    } else if no_pivot {
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .ctx(|| "move rootfs to /")?;
         nix::unistd::chroot(".").ctx(|| "chroot to rootfs")?;
