@@ -96,6 +96,11 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Features => {
+            let v = mydocker::features::to_json(&mydocker::features::features()?)?;
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            Ok(0)
+        }
         Command::Spec(a) => {
             let rootless = cli.rootless.as_deref().is_some_and(|r| r != "false");
             mydocker::spec_template::write(&a.bundle, rootless)?;

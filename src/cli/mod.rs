@@ -63,6 +63,8 @@ pub enum Command {
     List(ListArgs),
     /// Write a default config.json into a bundle directory.
     Spec(SpecArgs),
+    /// Print the OCI features JSON: what this runtime implements.
+    Features,
 }
 
 /// A lone container id.

@@ -19,6 +19,50 @@ pub struct MountOptions {
     pub recursive: bool,
 }
 
+/// Every option `parse` implements (the rest is filesystem data, or refused):
+/// what `features` reports as `mountOptions`.
+pub const RECOGNIZED: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "private",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "sync",
+    "unbindable",
+];
+
 /// Parses options; `where_` names the entry for errors (`mounts[3].options`).
 pub fn parse(opts: &[String], where_: &str) -> Result<MountOptions> {
     let mut m = MountOptions {
@@ -57,6 +101,8 @@ pub fn parse(opts: &[String], where_: &str) -> Result<MountOptions> {
             "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
             "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
             "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
+            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
             "defaults" => (MsFlags::empty(), MsFlags::empty()),
             "bind" => {
                 m.bind = true;
