@@ -2,7 +2,9 @@
 
 use clap::Parser;
 
-use mydocker::cli::{Cli, Command, ListFormat, LogFormat};
+use std::path::Path;
+
+use mydocker::cli::{Cli, Command, ListFormat, LogFormat, DEFAULT_ROOT};
 use mydocker::container::{self, CreateRequest};
 use mydocker::error::Result;
 use mydocker::logging;
@@ -70,30 +72,17 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             },
         ),
         Command::List(a) => {
-            let all = container::list(root)?;
-            if a.quiet {
-                for c in &all {
-                    println!("{}", c["id"].as_str().unwrap_or(""));
+            let all = container::list(root, root != Path::new(DEFAULT_ROOT))?;
+            print!(
+                "{}",
+                if a.quiet {
+                    container::listing::quiet(&all)
+                } else if a.format == ListFormat::Json {
+                    container::listing::json(&all)
+                } else {
+                    container::listing::table(&all)
                 }
-            } else if a.format == ListFormat::Json {
-                println!("{}", serde_json::Value::Array(all));
-            } else {
-                println!(
-                    "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
-                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-                );
-                for c in &all {
-                    println!(
-                        "{:<20} {:<8} {:<10} {:<40} {:<32} {}",
-                        c["id"].as_str().unwrap_or(""),
-                        c["pid"],
-                        c["status"].as_str().unwrap_or(""),
-                        c["bundle"].as_str().unwrap_or(""),
-                        c["created"].as_str().unwrap_or(""),
-                        c["owner"].as_str().unwrap_or("")
-                    );
-                }
-            }
+            );
             Ok(0)
         }
         Command::Features => {

@@ -126,22 +126,58 @@ fn check_raw(raw: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Accepts every 1.0.0 to 1.3.x version, with or without a pre-release tag.
+/// Accepts every 1.0.0 to 1.3.x version, with or without a pre-release tag
+/// or build metadata; anything that is not SemVer 2.0.0 is invalid.
 fn check_version(v: &str) -> Result<()> {
-    let core = v.split(['-', '+']).next().unwrap_or("");
-    let parts: Vec<&str> = core.split('.').collect();
-    let nums: Option<Vec<u64>> = parts.iter().map(|p| p.parse().ok()).collect();
-    match nums.as_deref() {
-        Some([1, minor, _]) if *minor <= 3 => Ok(()),
-        Some([_, _, _]) => Err(cfg_err(
+    let Some((major, minor)) = semver_major_minor(v) else {
+        return Err(cfg_err(
             "ociVersion",
-            format!("unsupported version \"{v}\" (this runtime supports 1.0.0 to 1.3.x)"),
-        )),
-        _ => Err(cfg_err(
-            "ociVersion",
-            format!("\"{v}\" is not a SemVer version"),
-        )),
+            format!("\"{v}\" is not a SemVer 2.0.0 version (like \"1.0.2\")"),
+        ));
+    };
+    if major == 1 && minor <= 3 {
+        return Ok(());
     }
+    Err(cfg_err(
+        "ociVersion",
+        format!("unsupported version \"{v}\" (this runtime supports 1.0.0 to 1.3.x)"),
+    ))
+}
+
+/// Major and minor of a SemVer 2.0.0 string (`1.2.3`, `1.2.3-rc.1+meta`).
+fn semver_major_minor(v: &str) -> Option<(u64, u64)> {
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let ident_ok =
+        |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let numeric = |id: &str| {
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && (id == "0" || !id.starts_with('0'))
+    };
+    if let Some(b) = build {
+        if !b.split('.').all(ident_ok) {
+            return None;
+        }
+    }
+    if let Some(p) = pre {
+        let valid =
+            |id: &str| ident_ok(id) && (!id.bytes().all(|b| b.is_ascii_digit()) || numeric(id));
+        if !p.split('.').all(valid) {
+            return None;
+        }
+    }
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.len() != 3 || !parts.iter().all(|p| numeric(p)) {
+        return None;
+    }
+    Some((parts[0].parse().ok()?, parts[1].parse().ok()?))
 }
 
 /// True when `version` (a SemVer accepted by `check_version`) is at least
@@ -335,12 +371,52 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert!(check_version("1.0.0").is_ok());
-        assert!(check_version("1.0.2-dev").is_ok());
-        assert!(check_version("1.3.1").is_ok());
-        assert!(check_version("1.4.0").is_err());
-        assert!(check_version("2.0.0").is_err());
-        assert!(check_version("abc").is_err());
+        for ok in [
+            "1.0.0",
+            "1.0.1",
+            "1.0.2",
+            "1.0.2-dev",
+            "1.0.0-rc.1",
+            "1.1.0",
+            "1.1.0-rc.3",
+            "1.2.0",
+            "1.2.1",
+            "1.3.0",
+            "1.3.1",
+            "1.3.10+build.5",
+        ] {
+            assert!(check_version(ok).is_ok(), "{ok}");
+        }
+        for unsupported in ["0.9.0", "1.4.0", "2.0.0", "1.10.0"] {
+            let e = check_version(unsupported).unwrap_err().to_string();
+            assert!(
+                e.contains("unsupported version") && e.contains("1.3.x"),
+                "{e}"
+            );
+        }
+        for invalid in [
+            "",
+            "abc",
+            "1",
+            "1.0",
+            "1.0.0.0",
+            "v1.0.0",
+            "01.0.0",
+            "1.00.0",
+            "1.0.0-",
+            "1.0.0-rc..1",
+            "1.0.0-01",
+            "1.0.0+",
+            "1.0.0-ä",
+            " 1.0.0",
+            "1.0.x",
+        ] {
+            let e = check_version(invalid).unwrap_err().to_string();
+            assert!(
+                e.contains("ociVersion") && e.contains("SemVer"),
+                "{invalid:?}: {e}"
+            );
+        }
     }
 
     #[test]

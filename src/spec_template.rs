@@ -6,11 +6,17 @@ use serde_json::{json, Value};
 
 use crate::error::{Context, Error, Result};
 
-/// The default configuration (runc's defaults, with `sh` as the process).
+/// The default configuration: runc's (`runc spec`, spec 1.3.0), with three
+/// deliberate differences: the hostname is "mydocker"; there is no ambient
+/// capability set (runc lists ambient capabilities that are not inheritable,
+/// which the kernel cannot raise); and the cgroup namespace is always there
+/// (runc adds it on cgroup v2 hosts only; our v1 `cgroup` mount shows the
+/// container's own directories, which its cgroup namespace makes consistent
+/// with /proc/self/cgroup).
 pub fn default_config(rootless: bool) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     let mut v = json!({
-        "ociVersion": "1.2.0",
+        "ociVersion": crate::features::OCI_VERSION_MAX,
         "process": {
             "terminal": true,
             "user": {"uid": 0, "gid": 0},

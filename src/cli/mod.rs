@@ -4,16 +4,19 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The state directory when `--root` is not given.
+pub const DEFAULT_ROOT: &str = "/run/mydocker";
+
 /// Global flags, accepted before or after the subcommand like runc's.
 #[derive(Parser, Debug)]
 #[command(
     name = "mydocker",
-    version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.0"),
+    version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.3.0"),
     about = "An OCI container runtime, a drop-in replacement for runc"
 )]
 pub struct Cli {
     /// Directory holding the containers' state.
-    #[arg(long, global = true, default_value = "/run/mydocker")]
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
     pub root: PathBuf,
     /// Write log lines to this file instead of stderr.
     #[arg(long, global = true)]

@@ -2,6 +2,7 @@
 //! create, start, state, kill, delete, run, list.
 
 mod create;
+pub mod listing;
 mod run;
 pub mod signal;
 
@@ -257,12 +258,14 @@ pub(crate) fn destroy(sd: StateDir, rec: &Record) {
     }
 }
 
-/// `list`: every container in the state root.
-pub fn list(root: &Path) -> Result<Vec<serde_json::Value>> {
+/// `list`: every container in the state root. A missing root is an empty
+/// list when it is the default one (nothing created yet), an error when the
+/// caller named it, as with runc.
+pub fn list(root: &Path, named_root: bool) -> Result<Vec<serde_json::Value>> {
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named_root => return Ok(out),
         Err(e) => return Err(e).ctx(|| format!("read {}", root.display())),
     };
     for e in entries.flatten() {
