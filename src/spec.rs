@@ -235,6 +235,16 @@ fn validate(spec: &Spec) -> Result<()> {
         if !p.cwd().is_absolute() {
             return Err(cfg_err("process.cwd", "must be an absolute path"));
         }
+        let rlimits = p.rlimits().as_deref().unwrap_or_default();
+        for (i, r) in rlimits.iter().enumerate() {
+            if rlimits[..i].iter().any(|o| o.typ() == r.typ()) {
+                let name = serde_json::to_value(r.typ()).unwrap_or_default();
+                return Err(cfg_err(
+                    format!("process.rlimits[{i}].type"),
+                    format!("duplicate {}", name.as_str().unwrap_or("type")),
+                ));
+            }
+        }
     }
     if let Some(h) = spec.hooks() {
         #[allow(deprecated)]

@@ -197,6 +197,21 @@ fn unknown_rlimit_fails_create() {
     assert!(out.stderr.contains("RLIMIT_TEST"), "{out}");
 }
 
+/// config.md: "If rlimits contains duplicated entries with same type, the
+/// runtime MUST generate an error."
+#[test]
+fn duplicate_rlimit_fails_create() {
+    let t = Ctx::new("duprlimit");
+    let mut cfg = t.spec(&["true"]);
+    cfg["process"]["rlimits"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "RLIMIT_NOFILE", "hard": 512, "soft": 512}));
+    t.write_config(&cfg);
+    let out = expect_create_failure(&t, "duplicate RLIMIT_NOFILE");
+    assert!(out.stderr.contains("process.rlimits[1].type"), "{out}");
+}
+
 #[test]
 fn empty_args_fails_create() {
     let t = Ctx::new("emptyargs");

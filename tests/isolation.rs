@@ -504,6 +504,26 @@ fn linux_devices_created() {
 }
 
 #[test]
+fn linux_devices_replace_defaults_and_refuse_a_mismatching_file() {
+    // A configured /dev/null wins over the default one; a file already at a
+    // device path that is not that device is an error (config-linux.md).
+    let t = Ctx::new("devclash");
+    let mut cfg = t.spec_sh("stat -c '%t:%T %a' /dev/null");
+    cfg["linux"]["devices"] = json!([
+        {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o600}
+    ]);
+    assert_eq!(t.run_ok(&cfg), "1:3 600\n");
+    // /masked-file is a regular file in the (read-only) test rootfs.
+    cfg["linux"]["devices"] = json!([
+        {"path": "/masked-file", "type": "c", "major": 1, "minor": 3}
+    ]);
+    t.write_config(&cfg);
+    t.create()
+        .err("/masked-file exists and is not the requested device");
+    t.assert_no_leftovers();
+}
+
+#[test]
 fn sysctl_applied_in_container_only() {
     let host_before = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let t = Ctx::new("sysctl");

@@ -19,7 +19,7 @@ use nix::sys::socket::{
 use std::os::fd::{AsFd, AsRawFd};
 
 use crate::error::{Context, Error, Result};
-use crate::process::channel::START_REFUSED;
+use crate::process::channel::{START_HOOK_FAILED, START_REFUSED};
 use crate::state::{self, Record, StateDir, Status};
 
 /// `start`: releases a created container's init to execve the user process.
@@ -33,7 +33,13 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             st.as_str()
         )));
     }
-    release(&sd, &rec)?;
+    if let Err(f) = release(&sd, &rec) {
+        if f.destroy {
+            stop(&rec);
+            destroy(sd, &rec);
+        }
+        return Err(f.err);
+    }
     if let Err(e) = poststart(&rec) {
         stop(&rec);
         destroy(sd, &rec);
@@ -43,8 +49,10 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 }
 
 /// Tells the waiting init to go on and waits until its execve succeeded (the
-/// close-on-exec connection closes) or reports why it failed.
-pub(crate) fn release(sd: &StateDir, rec: &Record) -> Result<()> {
+/// close-on-exec connection closes) or reports why it failed. A failure says
+/// whether the container must now be destroyed: after a failing
+/// startContainer hook the spec continues the lifecycle at step 12.
+pub(crate) fn release(sd: &StateDir, rec: &Record) -> std::result::Result<(), StartFailure> {
     let fd = socket(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -70,18 +78,18 @@ pub(crate) fn release(sd: &StateDir, rec: &Record) -> Result<()> {
     let why = || String::from_utf8_lossy(&buf[1..n]).into_owned();
     if n > 0 && buf[0] == START_REFUSED {
         // The init refused and still waits: the container stays created.
-        return Err(Error::msg(format!(
-            "cannot start container \"{}\": {}",
-            rec.id,
-            why()
-        )));
+        return Err(Error::msg(format!("cannot start container \"{}\": {}", rec.id, why())).into());
     }
     // The container is running (or failed) from here: the socket has served.
     let _ = std::fs::remove_file(sd.path.join(state::EXEC_SOCK));
-    if n > 0 {
-        return Err(Error::msg(why()));
+    match buf[..n].first() {
+        None => Ok(()),
+        Some(&START_HOOK_FAILED) => Err(StartFailure {
+            err: Error::msg(why()),
+            destroy: true,
+        }),
+        Some(_) => Err(Error::msg(why()).into()),
     }
-    Ok(())
 }
 
 /// Runs the poststart hooks of a container whose process was just executed.
@@ -105,6 +113,23 @@ pub(crate) fn poststart(rec: &Record) -> Result<()> {
 fn stop(rec: &Record) -> bool {
     let _ = signal_init(rec, libc::SIGKILL);
     wait_exit(rec, Duration::from_secs(10))
+}
+
+/// A failed `start`.
+pub(crate) struct StartFailure {
+    /// What went wrong.
+    pub err: Error,
+    /// The container must be destroyed now (a startContainer hook failed).
+    pub destroy: bool,
+}
+
+impl From<Error> for StartFailure {
+    fn from(err: Error) -> Self {
+        StartFailure {
+            err,
+            destroy: false,
+        }
+    }
 }
 
 /// `state`: the spec's state JSON.

@@ -37,6 +37,7 @@ pub fn run(req: &CreateRequest, flags: &RunFlags) -> Result<i32> {
     let created = create(req)?;
     let pid = created.record.pid;
     let started = super::release(&created.dir, &created.record)
+        .map_err(|f| f.err)
         .and_then(|()| super::poststart(&created.record));
     if let Err(e) = started {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);

@@ -33,6 +33,9 @@ const MAX_MSG: usize = 64 * 1024;
 /// init exits, the rest is the reason. (Success is EOF: the connection is
 /// close-on-exec.)
 pub const START_FAILED: u8 = b'E';
+/// First byte of the init's reply when a startContainer hook failed: the
+/// init exits and the runtime destroys the container (lifecycle step 12).
+pub const START_HOOK_FAILED: u8 = b'H';
 /// First byte of the init's reply when it refuses to start (no `process`):
 /// it keeps waiting, the container stays `created`.
 pub const START_REFUSED: u8 = b'N';

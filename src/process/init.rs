@@ -18,7 +18,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::socket::{accept4, recv, send, MsgFlags, SockFlag};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use super::channel::{Channel, Msg, START_FAILED, START_REFUSED};
+use super::channel::{Channel, Msg, START_FAILED, START_HOOK_FAILED, START_REFUSED};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsCtx};
@@ -93,8 +93,8 @@ pub fn run(ctx: InitCtx) -> i32 {
             }
         }
     };
-    let err = start(&ctx, program);
-    let mut msg = vec![START_FAILED];
+    let (tag, err) = start(&ctx, program);
+    let mut msg = vec![tag];
     msg.extend_from_slice(err.to_string().as_bytes());
     let _ = send(conn, &msg, MsgFlags::MSG_NOSIGNAL);
     1
@@ -268,8 +268,9 @@ fn program(args: &[String], env: &[String]) -> Result<Program> {
     })
 }
 
-/// After `start`: startContainer hooks, then execve. Returns only on failure.
-fn start(ctx: &InitCtx, p: &Program) -> Error {
+/// After `start`: startContainer hooks, then execve. Returns only on
+/// failure, with the reply tag that tells which step failed.
+fn start(ctx: &InitCtx, p: &Program) -> (u8, Error) {
     if let Some(list) = ctx
         .spec
         .hooks()
@@ -278,7 +279,7 @@ fn start(ctx: &InitCtx, p: &Program) -> Error {
         .filter(|l| !l.is_empty())
     {
         if let Err(e) = crate::hooks::run_all("startContainer", list, &state_json(ctx, "created")) {
-            return e;
+            return (START_HOOK_FAILED, e);
         }
     }
     // The container starts with no blocked signals and default SIGPIPE (the
@@ -300,12 +301,13 @@ fn start(ctx: &InitCtx, p: &Program) -> Error {
         );
     }
     let e = nix::unistd::execve(&p.path, &p.argv, &p.envp).unwrap_err();
-    Error::msg(format!(
+    let err = Error::msg(format!(
         "exec {:?}: {}",
         p.argv
             .first()
             .map(|a| a.to_string_lossy().into_owned())
             .unwrap_or_default(),
         std::io::Error::from_raw_os_error(e as i32)
-    ))
+    ));
+    (START_FAILED, err)
 }

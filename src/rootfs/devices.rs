@@ -31,12 +31,24 @@ const DEFAULT_LINKS: &[(&str, &str)] = &[
     ("ptmx", "pts/ptmx"),
 ];
 
-/// Creates the default device nodes and symlinks in the rootfs's /dev.
-pub fn create_default(root: &File, userns: bool, _dev_mounted: bool) -> Result<()> {
+/// Creates the default device nodes and symlinks in the rootfs's /dev,
+/// except those `linux.devices` lists itself (the config's entry wins).
+pub fn create_default(root: &File, spec: &Spec, userns: bool, _dev_mounted: bool) -> Result<()> {
     let dev =
         ensure_in_root(root.as_raw_fd(), Path::new("/dev"), Kind::Dir).ctx(|| "create /dev")?;
     let devdir = File::open(fd_path(&dev)).ctx(|| "open /dev")?;
+    let configured: Vec<&Path> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|d| d.path().as_path())
+        .collect();
     for (name, major, minor) in DEFAULT_DEVICES {
+        if configured.contains(&Path::new("/dev").join(name).as_path()) {
+            continue;
+        }
         make_node(
             root,
             &devdir,
@@ -89,6 +101,23 @@ pub fn create_config(root: &File, spec: &Spec, userns: bool) -> Result<()> {
         let pfd = ensure_in_root(root.as_raw_fd(), parent, Kind::Dir)
             .ctx(|| format!("linux.devices[{i}]: create {}", parent.display()))?;
         let pdir = File::open(fd_path(&pfd)).ctx(|| format!("linux.devices[{i}]: open parent"))?;
+        let rdev = makedev(d.major() as u64, d.minor() as u64);
+        match existing(&pdir, &name.to_string_lossy()) {
+            None => {}
+            // Already there (an image's /dev): it is available as asked.
+            Some(st)
+                if st.st_mode & libc::S_IFMT == kind.bits()
+                    && (kind == SFlag::S_IFIFO || st.st_rdev == rdev) =>
+            {
+                continue;
+            }
+            Some(_) => {
+                return Err(Error::msg(format!(
+                    "linux.devices[{i}]: {} exists and is not the requested device",
+                    path.display()
+                )))
+            }
+        }
         let mode = d.file_mode().unwrap_or(0o666);
         let owner = Some((d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
         make_node(
@@ -106,6 +135,16 @@ pub fn create_config(root: &File, spec: &Spec, userns: bool) -> Result<()> {
         .ctx(|| format!("linux.devices[{i}]"))?;
     }
     Ok(())
+}
+
+/// What is at `name` in `dir` now, without following a symlink.
+fn existing(dir: &File, name: &str) -> Option<libc::stat> {
+    nix::sys::stat::fstatat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .ok()
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -71,7 +71,7 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<File> {
         mount_entry(ctx, &root, m, i)?;
     }
     if !dev_bind {
-        devices::create_default(&root, ctx.userns, dev_mounted)?;
+        devices::create_default(&root, ctx.spec, ctx.userns, dev_mounted)?;
     }
     devices::create_config(&root, ctx.spec, ctx.userns)?;
     Ok(root)
