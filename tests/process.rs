@@ -290,3 +290,41 @@ fn stdio_fds_are_only_0_1_2() {
         "unexpected open fds in the container: {fds:?}"
     );
 }
+
+#[test]
+fn capabilities_the_runtime_lacks_are_a_warning_since_spec_1_1() {
+    // runtime-spec 1.1+: a capability that cannot be granted is logged as a
+    // warning and the container runs without it (1.0.x: create fails).
+    let host = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = cap_mask(&host, "CapBnd");
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let Some(missing) = (0..=last).find(|b| bnd & (1 << b) == 0) else {
+        println!("the runtime's bounding set has every capability: nothing to test");
+        return;
+    };
+    let name = caps::all()
+        .into_iter()
+        .find(|c| c.index() as u32 == missing)
+        .unwrap()
+        .to_string();
+    let t = Ctx::new("capsmissing");
+    let mut cfg = t.spec(&["cat", "/proc/self/status"]);
+    cfg["ociVersion"] = json!("1.1.0");
+    let set = json!(["CAP_KILL", name]);
+    cfg["process"]["capabilities"] = json!({"bounding": set, "effective": set, "permitted": set});
+    let out = t.run(&cfg);
+    out.ok();
+    assert!(
+        out.stderr.contains(&name) && out.stderr.contains("not granted"),
+        "{out}"
+    );
+    assert_eq!(cap_mask(&out.stdout, "CapBnd"), 1 << 5, "{out}");
+    cfg["ociVersion"] = json!("1.0.2");
+    t.write_config(&cfg);
+    t.create().failed();
+    t.assert_no_leftovers();
+}

@@ -93,6 +93,7 @@ fn create_in(
         .and_then(|r| r.devices().clone())
         .unwrap_or_default();
     cgroups::check_devices_supported(rules.len())?;
+    warn_ungrantable_caps(spec)?;
     let placement = Placement::create(&cg_path)?;
     let placement = placement_out.insert(placement);
     // linux.devices only creates nodes: access is what the device rules (and
@@ -145,6 +146,26 @@ fn create_in(
         return Err(e);
     }
     Ok(record)
+}
+
+/// runtime-spec 1.1+: a capability that cannot be granted (it is not in the
+/// runtime's own bounding set, e.g. CAP_SYS_RESOURCE on a restricted host) is
+/// logged as a warning and left out rather than failing create. Configs for
+/// 1.0.x keep failing, as their spec asks. Unknown names always fail.
+fn warn_ungrantable_caps(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let Some(p) = spec.process() else {
+        return Ok(());
+    };
+    let sets = crate::security::caps::CapSets::from_spec(p.capabilities().as_ref())?;
+    let missing = sets.ungrantable();
+    if !missing.is_empty() && spec::version_at_least(spec.version(), 1, 1) {
+        let names: Vec<String> = missing.iter().map(|c| c.to_string()).collect();
+        log::warn!(
+            "process.capabilities: {} not in the runtime's bounding set, so not granted",
+            names.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Writes the pid file atomically, digits only (containerd parses it whole).

@@ -208,7 +208,11 @@ fn prepare(ctx: &InitCtx) -> Result<Option<Program>> {
             return Err(std::io::Error::last_os_error()).ctx(|| "noNewPrivileges");
         }
     }
-    let caps = CapSets::from_spec(process.capabilities().as_ref())?;
+    let mut caps = CapSets::from_spec(process.capabilities().as_ref())?;
+    if crate::spec::version_at_least(spec.version(), 1, 1) {
+        // What cannot be granted here was warned about by create.
+        caps = caps.grantable_only();
+    }
     caps.apply_bounding()?;
     user::switch(process.user(), setgroups_allowed())?;
     caps.apply_process()?;

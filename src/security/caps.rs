@@ -50,6 +50,44 @@ impl CapSets {
         })
     }
 
+    /// The requested capabilities this process cannot grant: those outside
+    /// its own bounding set, which nothing (not even a new user namespace)
+    /// can add back.
+    pub fn ungrantable(&self) -> Vec<Capability> {
+        let have = caps::read(None, CapSet::Bounding).unwrap_or_default();
+        let mut out: Vec<Capability> = [
+            &self.bounding,
+            &self.effective,
+            &self.permitted,
+            &self.inheritable,
+            &self.ambient,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|c| !have.contains(c))
+        .copied()
+        .collect();
+        out.sort_by_key(|c| c.index());
+        out.dedup();
+        out
+    }
+
+    /// The sets without the capabilities that cannot be granted here (spec
+    /// 1.1+: those are a warning, which `create` logs, not a failure).
+    pub fn grantable_only(mut self) -> CapSets {
+        let have = caps::read(None, CapSet::Bounding).unwrap_or_default();
+        for set in [
+            &mut self.bounding,
+            &mut self.effective,
+            &mut self.permitted,
+            &mut self.inheritable,
+            &mut self.ambient,
+        ] {
+            set.retain(|c| have.contains(c));
+        }
+        self
+    }
+
     /// Drops from the bounding set everything not listed. Needs CAP_SETPCAP,
     /// so it runs before the user switch.
     pub fn apply_bounding(&self) -> Result<()> {
