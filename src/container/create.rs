@@ -87,6 +87,7 @@ fn create_in(
         exec_sock: sd.fd_path(state::EXEC_SOCK),
         placement,
         no_pivot: req.opts.no_pivot,
+        no_new_keyring: req.opts.no_new_keyring,
         preserve_fds: req.opts.preserve_fds,
     })?;
     let start_time = state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0);

@@ -46,6 +46,8 @@ pub struct InitCtx<'a> {
     pub cgroup_paths: &'a [PathBuf],
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// `--no-new-keyring`: keep the caller's session keyring.
+    pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
 }
@@ -127,6 +129,9 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
     }
     if !ctx.plan.unshare_flags.is_empty() {
         nix::sched::unshare(ctx.plan.unshare_flags).ctx(|| "unshare namespaces")?;
+    }
+    if !ctx.no_new_keyring {
+        crate::security::keyring::join_new(ctx.id)?;
     }
     let spec = ctx.spec;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {

@@ -36,6 +36,8 @@ pub struct SpawnArgs<'a> {
     pub placement: &'a Placement,
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// `--no-new-keyring`.
+    pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
 }
@@ -72,6 +74,7 @@ pub fn spawn(a: &SpawnArgs) -> Result<i32> {
             listener,
             cgroup_paths: &a.placement.paths,
             no_pivot: a.no_pivot,
+            no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
         });
         // SAFETY: _exit ends the child without running the parent's atexit

@@ -2,5 +2,6 @@
 //! groups, rlimits, no_new_privs, oom score.
 
 pub mod caps;
+pub mod keyring;
 pub mod rlimits;
 pub mod user;
