@@ -10,7 +10,7 @@ pub mod options;
 pub mod safepath;
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -52,18 +52,16 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<File> {
     )
     .ctx(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
     let root = File::open(ctx.rootfs).ctx(|| format!("open rootfs {}", ctx.rootfs.display()))?;
-    let mut dev_mounted = false;
     let mut dev_bind = false;
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
         let dest = safepath::clean(m.destination());
         if dest == Path::new("dev") {
-            dev_mounted = true;
             dev_bind = is_bind(m);
         }
         mount_entry(ctx, &root, m, i)?;
     }
     if !dev_bind {
-        devices::create_default(&root, ctx.userns, dev_mounted)?;
+        devices::create_default(&root, ctx.userns)?;
     }
     devices::create_config(&root, ctx.spec, ctx.userns)?;
     Ok(root)
@@ -388,6 +386,3 @@ pub fn finish(spec: &Spec) -> Result<()> {
     }
     Ok(())
 }
-
-/// Keeps an fd alive while a path derived from it is in use.
-pub fn keep(_fd: &OwnedFd) {}
