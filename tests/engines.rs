@@ -199,3 +199,14 @@ fn docker_unset_resource_values_are_accepted() {
     assert_eq!(t.run_ok(&cfg), "ok\n");
     t.assert_no_leftovers();
 }
+
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    // runc brings lo up; podman (netns=none) and ctr set up nothing else.
+    let t = Ctx::new("loup");
+    let out = t.run_sh("cat /sys/class/net/lo/operstate /sys/class/net/lo/flags");
+    let flags = out.lines().nth(1).unwrap_or("");
+    let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "IFF_UP not set on lo: {out:?}");
+    t.assert_no_leftovers();
+}
