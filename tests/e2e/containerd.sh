@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # snippets for the containers are single-quoted on purpose
 # tests/e2e/containerd.sh -- containerd 1.6 + its runc v2 shim driven by ctr, with the
 # runtime under test as the shim's binary (`ctr run --runc-binary`), on its own
 # socket, root and state dirs. See tests/e2e/lib.sh for the env switches.

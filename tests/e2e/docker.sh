@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # snippets for the containers are single-quoted on purpose
 # tests/e2e/docker.sh -- Docker (dockerd 20.10 + its containerd + runc v2 shim) with the
 # runtime under test registered as `mydocker`, on its own socket and data dirs.
 # See tests/e2e/lib.sh for the env switches (RUNTIME=/usr/sbin/runc for the reference run).
@@ -126,7 +127,7 @@ t_pause_unpause() {
   RUN -d --name c-pause "${SEC[@]}" $IMG sh -c 'while :; do date +%s%N > /tmp/t; sleep 0.1; done'
   D pause c-pause
   expect_eq paused "$(state_of c-pause)"
-  expect_eq 1 "$(cat "$(cg_file freezer c-pause freezer.state)" | grep -c FROZEN)" "freezer.state"
+  expect_eq FROZEN "$(cat "$(cg_file freezer c-pause freezer.state)")" freezer.state
   D unpause c-pause
   expect_eq running "$(state_of c-pause)"
 }

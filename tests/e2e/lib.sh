@@ -45,6 +45,7 @@ e2e_runtime() {
 # e2e_init ENGINE: everything a runner needs before it starts its daemon.
 e2e_init() {
   E2E_ENGINE=$1
+  # shellcheck disable=SC2119  # no script arguments to echo back
   require_root
   RT=$(e2e_runtime)
   RT_REAL=$RT
@@ -220,7 +221,8 @@ check() {
   local name=$1; shift
   if [ -n "${E2E_ONLY:-}" ] && ! [[ $name =~ $E2E_ONLY ]]; then return 0; fi
   E2E_N=$((E2E_N + 1))
-  local log=$W/logs/$(printf '%03d' "$E2E_N")-$name.log pid rc=0
+  local log pid rc=0
+  log=$W/logs/$(printf '%03d' "$E2E_N")-$name.log
   set -m
   ( set -euo pipefail; "$@" ) > "$log" 2>&1 < /dev/null &
   pid=$!
@@ -310,7 +312,8 @@ umount_under_w() {
 # Removes the cgroup dirs made under $CG_PARENT in every hierarchy (bottom-up),
 # and conmon's plain dirs in unmounted controller dirs of the /sys/fs/cgroup tmpfs.
 cgroup_cleanup() {
-  local parent=${1:-$CG_PARENT} d
+  local parent=$CG_PARENT d
+  [ -n "$parent" ] || return 0
   for d in /sys/fs/cgroup/*/"$parent" /sys/fs/cgroup/"$parent"; do
     [ -d "$d" ] || continue
     if mountpoint -q "$(dirname "$d")"; then

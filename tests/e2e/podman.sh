@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # snippets for the containers are single-quoted on purpose
 # tests/e2e/podman.sh -- rootful podman 4.3 (+ conmon 2.1.6) with `--runtime <abs path>`,
 # its storage, config and tmp dirs under a temp dir. See tests/e2e/lib.sh for the env
 # switches. podman has no daemon: conmon calls create/exec, podman itself the rest
