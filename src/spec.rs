@@ -253,11 +253,14 @@ fn validate(spec: &Spec) -> Result<()> {
         return Err(unsupported("linux.timeOffsets"));
     }
     if let Some(r) = linux.resources() {
+        // Engines send zero values that mean "not set" (docker: memory
+        // {disableOOMKiller:false}, cpu {shares:0}, blockIO {weight:0}): only a
+        // value that would change something is refused.
         let set = [
-            ("memory", r.memory().is_some()),
-            ("cpu", r.cpu().is_some()),
-            ("pids", r.pids().is_some()),
-            ("blockIO", r.block_io().is_some()),
+            ("memory", sets_anything(r.memory())),
+            ("cpu", sets_anything(r.cpu())),
+            ("pids", sets_anything(r.pids())),
+            ("blockIO", sets_anything(r.block_io())),
             (
                 "hugepageLimits",
                 r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
@@ -321,9 +324,82 @@ fn validate(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// True if a resources group holds any value that is not "unset": a non-zero
+/// number, `true`, a non-empty string or list. `memory.swappiness` counts when
+/// present, since 0 is a real setting there.
+fn sets_anything<T: serde::Serialize>(group: &Option<T>) -> bool {
+    fn set(v: &Value) -> bool {
+        match v {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => o
+                .iter()
+                .any(|(k, v)| set(v) || (k == "swappiness" && !v.is_null())),
+        }
+    }
+    group
+        .as_ref()
+        .and_then(|g| serde_json::to_value(g).ok())
+        .is_some_and(|v| set(&v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config_with_resources(res: Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "root": {"path": "rootfs"},
+            "linux": {"namespaces": [{"type": "mount"}], "resources": res}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn unset_resource_values_are_accepted() {
+        // What dockerd 20.10 sends for a container without limits.
+        let docker = serde_json::json!({
+            "memory": {"disableOOMKiller": false},
+            "cpu": {"shares": 0},
+            "blockIO": {"weight": 0},
+            "pids": {"limit": 0}
+        });
+        assert!(parse(&config_with_resources(docker), "c").is_ok());
+    }
+
+    #[test]
+    fn set_resource_values_are_refused() {
+        for (res, path) in [
+            (
+                serde_json::json!({"memory": {"limit": 1}}),
+                "linux.resources.memory",
+            ),
+            (
+                serde_json::json!({"memory": {"swappiness": 0}}),
+                "linux.resources.memory",
+            ),
+            (
+                serde_json::json!({"memory": {"disableOOMKiller": true}}),
+                "linux.resources.memory",
+            ),
+            (
+                serde_json::json!({"cpu": {"cpus": "0"}}),
+                "linux.resources.cpu",
+            ),
+            (
+                serde_json::json!({"pids": {"limit": 5}}),
+                "linux.resources.pids",
+            ),
+        ] {
+            let e = parse(&config_with_resources(res), "c").unwrap_err();
+            assert_eq!(e.to_string(), format!("not supported: {path}"));
+        }
+    }
 
     #[test]
     fn versions() {

@@ -133,6 +133,10 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
     if !ctx.no_new_keyring {
         crate::security::keyring::join_new(ctx.id)?;
     }
+    let new_net = nix::sched::CloneFlags::CLONE_NEWNET;
+    if ctx.plan.clone_flags.contains(new_net) || ctx.plan.unshare_flags.contains(new_net) {
+        crate::net::loopback_up()?;
+    }
     let spec = ctx.spec;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).ctx(|| "hostname: sethostname")?;
