@@ -11,6 +11,7 @@ pub mod safepath;
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -114,6 +115,14 @@ fn mount_entry(ctx: &RootfsCtx, root: &File, m: &Mount, i: usize) -> Result<()> 
         return mount_cgroup(ctx, root, m, &opts).ctx(what);
     }
     if opts.bind || typ == "bind" {
+        // A bind mount takes no filesystem data: an option we do not know
+        // would be dropped silently, so it is an error.
+        if !opts.data.is_empty() {
+            return Err(Error::msg(format!(
+                "{where_}.options: unknown option(s) for a bind mount: {}",
+                opts.data
+            )));
+        }
         let src = m
             .source()
             .clone()
@@ -138,10 +147,30 @@ fn mount_entry(ctx: &RootfsCtx, root: &File, m: &Mount, i: usize) -> Result<()> 
         }
         return set_propagation(root, dest, &opts.propagation).ctx(what);
     }
+    if typ == "proc" || typ == "sysfs" {
+        // CVE-2019-19921, CVE-2023-27561: a symlink there would take the
+        // mount (and everything later done through it) elsewhere.
+        match safepath::open_in_root_nofollow(root.as_raw_fd(), dest, libc::O_PATH) {
+            Ok(fd) if !std::fs::metadata(fd_path(&fd)).is_ok_and(|m| m.is_dir()) => {
+                return Err(Error::msg(format!(
+                    "{}: {typ} must be mounted on ordinary directory",
+                    what()
+                )))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(Error::msg(format!(
+                    "{}: {typ} must be mounted on ordinary directory (a symlink is in the way)",
+                    what()
+                )))
+            }
+            _ => {}
+        }
+    }
     let target = ensure_in_root(root.as_raw_fd(), dest, Kind::Dir).ctx(what)?;
     let t = fd_path(&target);
     let src = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
-    let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+    let data = crate::security::lsm::mount_data(ctx.spec, &typ, &opts.data);
+    let data = (!data.is_empty()).then_some(data.as_str());
     let res = mount(Some(&src), t.as_str(), Some(typ.as_str()), opts.flags, data);
     match res {
         Ok(()) => {}
@@ -269,6 +298,20 @@ fn mount_cgroup(
 /// /dev/null on files) and makes `linux.readonlyPaths` read-only.
 pub fn mask_and_protect(root: &File, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
+    // CVE-2025-31133: the mask source is the runtime's /dev/null (this runs
+    // before pivot_root), checked to be the null device, and mounted from
+    // that fd, so nothing can substitute another file for it.
+    let null = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+        .open("/dev/null")
+        .ctx(|| "open /dev/null")?;
+    let st = nix::sys::stat::fstat(null.as_raw_fd()).ctx(|| "stat /dev/null")?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(1, 3) {
+        return Err(Error::msg("/dev/null is not the null device (1:3)"));
+    }
+    let null = OwnedFd::from(null);
+    let null_src = fd_path(&null);
     for p in linux
         .and_then(|l| l.masked_paths().as_ref())
         .into_iter()
@@ -295,7 +338,7 @@ pub fn mask_and_protect(root: &File, spec: &Spec) -> Result<()> {
             )
         } else {
             mount(
-                Some("/dev/null"),
+                Some(null_src.as_str()),
                 t.as_str(),
                 None::<&str>,
                 MsFlags::MS_BIND,
@@ -314,21 +357,10 @@ pub fn mask_and_protect(root: &File, spec: &Spec) -> Result<()> {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(e).ctx(|| format!("linux.readonlyPaths: {p}")),
         };
-        let t = fd_path(&fd);
-        mount(
-            Some(t.as_str()),
-            t.as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .ctx(|| format!("linux.readonlyPaths: bind {p}"))?;
-        let fd = open_in_root(root.as_raw_fd(), Path::new(p), libc::O_PATH)
-            .ctx(|| format!("linux.readonlyPaths: {p}"))?;
-        let t = fd_path(&fd);
-        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(&t);
-        mount(None::<&str>, t.as_str(), None::<&str>, flags, None::<&str>)
-            .ctx(|| format!("linux.readonlyPaths: remount {p} read-only"))?;
+        // The path is resolved once: a read-only copy of the tree at the fd
+        // is mounted onto the same fd (youki GHSA-3q8j-pf29-vwv8 resolved it
+        // again for the remount, and a race left it writable).
+        safepath::bind_readonly_onto(&fd).ctx(|| format!("linux.readonlyPaths: {p}"))?;
     }
     Ok(())
 }
