@@ -403,6 +403,44 @@ fn cve_2024_21626_cwd_through_proc_self_fd_is_refused() {
 }
 
 #[test]
+fn cve_2024_21626_cwd_cannot_enter_an_inherited_host_dir() {
+    // The image picks the cwd; a host directory fd the runtime holds (here
+    // one passed with --preserve-fds) must not become the container's cwd.
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let t = Ctx::new("cve21626pfd");
+    let host = t.tmp.path().join("hostdir");
+    fs::create_dir(&host).unwrap();
+    fs::write(host.join("host-secret"), "x\n").unwrap();
+    let mut cfg = t.spec(&["ls"]);
+    cfg["process"]["cwd"] = json!("/proc/self/fd/3");
+    t.write_config(&cfg);
+    let dir = fs::File::open(&host).unwrap();
+    let raw = dir.as_raw_fd();
+    let mut cmd = t.md_command(&["run", "--preserve-fds", "1", "--bundle", t.bundle_str(), &t.id]);
+    // SAFETY: dup2 is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (mut child, o, e, desc) = spawn_logged(&t.logs, &mut cmd);
+    let status = wait_child(&mut child, CMD_TIMEOUT).expect("run did not finish");
+    let out = Out {
+        cmd: desc,
+        code: exit_code(status),
+        stdout: fs::read_to_string(o).unwrap_or_default(),
+        stderr: fs::read_to_string(e).unwrap_or_default(),
+    };
+    assert!(!out.stdout.contains("host-secret"), "cwd on the host\n{out}");
+    out.err("process.cwd");
+    t.assert_no_leftovers();
+}
+
+#[test]
 fn cve_2024_21626_no_runtime_fd_in_container() {
     let t = Ctx::new("cve21626fd");
     // `ls` lists the fds it inherited plus the directory it reads.
@@ -443,8 +481,9 @@ fn cve_2021_30465_mount_destination_symlink_stays_in_rootfs() {
         &t,
         &r,
         &format!(
-            "touch /abs/a /climb/b /vol/swapped/c && ls {}",
-            host.display()
+            "touch /abs/a /climb/b /vol/swapped/c && ls {h} && \
+             grep -q ' {h} ' /proc/self/mountinfo && echo mounted-inside",
+            h = host.display()
         ),
     );
     for (dest, src, typ) in [
@@ -464,8 +503,10 @@ fn cve_2021_30465_mount_destination_symlink_stays_in_rootfs() {
         );
     }
     let out = t.run_ok(&cfg);
-    // All three landed on one dir inside the rootfs (the last tmpfs is on top).
-    assert!(out.contains('c'), "{out}");
+    // All three landed on one dir inside the rootfs (the last tmpfs is on
+    // top), as mounts the container sees, so nothing was written to disk.
+    assert!(out.contains('c') && out.contains("mounted-inside"), "{out}");
+    assert_eq!(fs::read_dir(&inside).unwrap().count(), 0, "written under the mount");
     assert_eq!(
         fs::read_dir(&host).unwrap().count(),
         1,
@@ -626,7 +667,7 @@ fn cve_2025_31133_masks_use_the_real_dev_null() {
     let mut cfg = crafted_spec(
         &t,
         &r,
-        "stat -c '%F %t:%T' /proc/timer_list; echo x > /proc/timer_list; cat /proc/timer_list",
+        "stat -c '%F %t:%T' /proc/timer_list; cat /proc/timer_list",
     );
     cfg["linux"]["maskedPaths"] = json!(["/proc/timer_list"]);
     cfg["mounts"]
