@@ -417,7 +417,14 @@ fn cve_2024_21626_cwd_cannot_enter_an_inherited_host_dir() {
     t.write_config(&cfg);
     let dir = fs::File::open(&host).unwrap();
     let raw = dir.as_raw_fd();
-    let mut cmd = t.md_command(&["run", "--preserve-fds", "1", "--bundle", t.bundle_str(), &t.id]);
+    let mut cmd = t.md_command(&[
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        t.bundle_str(),
+        &t.id,
+    ]);
     // SAFETY: dup2 is async-signal-safe; it runs in the child before exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -435,7 +442,10 @@ fn cve_2024_21626_cwd_cannot_enter_an_inherited_host_dir() {
         stdout: fs::read_to_string(o).unwrap_or_default(),
         stderr: fs::read_to_string(e).unwrap_or_default(),
     };
-    assert!(!out.stdout.contains("host-secret"), "cwd on the host\n{out}");
+    assert!(
+        !out.stdout.contains("host-secret"),
+        "cwd on the host\n{out}"
+    );
     out.err("process.cwd");
     t.assert_no_leftovers();
 }
@@ -506,7 +516,11 @@ fn cve_2021_30465_mount_destination_symlink_stays_in_rootfs() {
     // All three landed on one dir inside the rootfs (the last tmpfs is on
     // top), as mounts the container sees, so nothing was written to disk.
     assert!(out.contains('c') && out.contains("mounted-inside"), "{out}");
-    assert_eq!(fs::read_dir(&inside).unwrap().count(), 0, "written under the mount");
+    assert_eq!(
+        fs::read_dir(&inside).unwrap().count(),
+        0,
+        "written under the mount"
+    );
     assert_eq!(
         fs::read_dir(&host).unwrap().count(),
         1,

@@ -44,15 +44,17 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<File> {
         None::<&str>,
     )
     .ctx(|| "make / rslave")?;
-    mount(
-        Some(ctx.rootfs),
-        ctx.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .ctx(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
-    let root = File::open(ctx.rootfs).ctx(|| format!("open rootfs {}", ctx.rootfs.display()))?;
+    // The rootfs path is resolved once; the bind and everything after it
+    // work from that fd.
+    let rootfs: OwnedFd = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(ctx.rootfs)
+        .ctx(|| format!("open rootfs {}", ctx.rootfs.display()))?
+        .into();
+    let root = safepath::bind_onto(rootfs.as_raw_fd(), &rootfs, true, 0, 0)
+        .ctx(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
+    let root = File::from(root);
     let mut dev_mounted = false;
     let mut dev_bind = false;
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
@@ -127,25 +129,40 @@ fn mount_entry(ctx: &RootfsCtx, root: &File, m: &Mount, i: usize) -> Result<()> 
             .source()
             .clone()
             .ok_or_else(|| Error::msg(format!("{where_}.source: a bind mount needs a source")))?;
-        let meta = std::fs::metadata(&src).ctx(|| format!("{where_}.source {}", src.display()))?;
-        let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+        // The source is opened once (a host path: symlinks are followed, as
+        // runc does) and mounted from that fd, with its flags, onto the
+        // target fd: no path is resolved twice.
+        let sfd: OwnedFd = File::options()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(&src)
+            .ctx(|| format!("{where_}.source {}", src.display()))?
+            .into();
+        let meta = nix::sys::stat::fstat(sfd.as_raw_fd())
+            .ctx(|| format!("{where_}.source {}", src.display()))?;
+        let kind = if meta.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            Kind::Dir
+        } else {
+            Kind::File
+        };
         let target = ensure_in_root(root.as_raw_fd(), dest, kind).ctx(what)?;
-        let t = fd_path(&target);
-        let mut flags = MsFlags::MS_BIND;
-        if opts.recursive {
-            flags |= MsFlags::MS_REC;
-        }
-        mount(Some(&src), t.as_str(), None::<&str>, flags, None::<&str>).ctx(what)?;
-        // Bind ignores the other flags: apply them with a remount of the new mount.
+        // Like a remount with the listed flags: "rw" (no ro) makes a
+        // read-only source writable; nosuid/nodev/noexec are only added.
         let extra = opts.flags - MsFlags::MS_REMOUNT;
-        if !extra.is_empty() {
-            let target = open_in_root(root.as_raw_fd(), dest, libc::O_PATH).ctx(what)?;
-            let t = fd_path(&target);
-            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | locked_flags(&t);
-            mount(None::<&str>, t.as_str(), None::<&str>, flags, None::<&str>)
-                .ctx(|| format!("{}: remount with {:?}", what(), extra))?;
+        let set = mount_attrs(extra);
+        let clear = if !extra.is_empty() && set & safepath::attr::RDONLY == 0 {
+            safepath::attr::RDONLY
+        } else {
+            0
+        };
+        let tree =
+            safepath::bind_onto(sfd.as_raw_fd(), &target, opts.recursive, set, clear).ctx(what)?;
+        let t = fd_path(&tree);
+        for p in &opts.propagation {
+            mount(None::<&str>, t.as_str(), None::<&str>, *p, None::<&str>)
+                .ctx(|| format!("{}: set propagation {p:?}", what()))?;
         }
-        return set_propagation(root, dest, &opts.propagation).ctx(what);
+        return Ok(());
     }
     if typ == "proc" || typ == "sysfs" {
         // CVE-2019-19921, CVE-2023-27561: a symlink there would take the
@@ -195,6 +212,31 @@ fn mount_entry(ctx: &RootfsCtx, root: &File, m: &Mount, i: usize) -> Result<()> 
         Err(e) => return Err(e).ctx(what),
     }
     set_propagation(root, dest, &opts.propagation).ctx(what)
+}
+
+/// The mount_setattr attributes for mount(2) flags of a bind mount.
+fn mount_attrs(f: MsFlags) -> u64 {
+    use safepath::attr;
+    let mut a = 0;
+    for (flag, bit) in [
+        (MsFlags::MS_RDONLY, attr::RDONLY),
+        (MsFlags::MS_NOSUID, attr::NOSUID),
+        (MsFlags::MS_NODEV, attr::NODEV),
+        (MsFlags::MS_NOEXEC, attr::NOEXEC),
+        (MsFlags::MS_NODIRATIME, attr::NODIRATIME),
+    ] {
+        if f.contains(flag) {
+            a |= bit;
+        }
+    }
+    if f.contains(MsFlags::MS_NOATIME) {
+        a |= attr::NOATIME;
+    } else if f.contains(MsFlags::MS_STRICTATIME) {
+        a |= attr::STRICTATIME;
+    } else if f.contains(MsFlags::MS_RELATIME) {
+        a |= attr::RELATIME;
+    }
+    a
 }
 
 fn set_propagation(root: &File, dest: &Path, props: &[MsFlags]) -> Result<()> {

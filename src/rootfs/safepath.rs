@@ -204,12 +204,41 @@ pub fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-/// Mounts a read-only copy of the mount tree at `fd` onto `fd` itself, all
-/// by fd (open_tree, mount_setattr, move_mount): nothing is looked up again.
-pub fn bind_readonly_onto(fd: &OwnedFd) -> io::Result<()> {
+/// Mount attributes for `bind_onto` (the kernel's MOUNT_ATTR_* bits).
+pub mod attr {
+    /// Read-only.
+    pub const RDONLY: u64 = 0x1;
+    /// No setuid.
+    pub const NOSUID: u64 = 0x2;
+    /// No devices.
+    pub const NODEV: u64 = 0x4;
+    /// No exec.
+    pub const NOEXEC: u64 = 0x8;
+    /// Relative atime (the atime mode is a 3-value field).
+    pub const RELATIME: u64 = 0x0;
+    /// No atime.
+    pub const NOATIME: u64 = 0x10;
+    /// Strict atime.
+    pub const STRICTATIME: u64 = 0x20;
+    /// The atime field mask.
+    pub const ATIME_MASK: u64 = 0x70;
+    /// No directory atime.
+    pub const NODIRATIME: u64 = 0x80;
+}
+
+/// Bind-mounts the mount tree at `src` (recursively if asked) onto `target`
+/// with mount attributes `set`, all by fd (open_tree, mount_setattr,
+/// move_mount): no path is looked up again, so nothing can be swapped in
+/// between. Returns an fd on the root of the new mount.
+pub fn bind_onto(
+    src: RawFd,
+    target: &OwnedFd,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+) -> io::Result<OwnedFd> {
     const OPEN_TREE_CLONE: libc::c_uint = 1;
     const AT_RECURSIVE: libc::c_uint = 0x8000;
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
     const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
     const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
     #[repr(C)]
@@ -226,49 +255,63 @@ pub fn bind_readonly_onto(fd: &OwnedFd) -> io::Result<()> {
             Ok(r as RawFd)
         }
     };
+    let rec = if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: open_tree on our fd with an empty path; a new fd or -1.
     let tree = cvt(unsafe {
         libc::syscall(
             libc::SYS_open_tree,
-            fd.as_raw_fd(),
+            src,
             c"".as_ptr(),
             OPEN_TREE_CLONE
-                | AT_RECURSIVE
+                | rec
                 | libc::AT_EMPTY_PATH as libc::c_uint
                 | libc::O_CLOEXEC as libc::c_uint,
         )
     })?;
     // SAFETY: the fd is new and owned here.
     let tree = unsafe { OwnedFd::from_raw_fd(tree) };
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: mount_setattr reads `attr`, which outlives the call.
-    cvt(unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    })?;
+    if set != 0 || clear != 0 {
+        let a = MountAttr {
+            attr_set: set,
+            // Setting an atime mode needs the field cleared first.
+            attr_clr: clear
+                | if set & attr::ATIME_MASK != 0 {
+                    attr::ATIME_MASK
+                } else {
+                    0
+                },
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // SAFETY: mount_setattr reads `a`, which outlives the call.
+        cvt(unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                tree.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH as libc::c_uint | rec,
+                &a as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            )
+        })?;
+    }
     // SAFETY: move_mount between two fds we own, empty paths.
     cvt(unsafe {
         libc::syscall(
             libc::SYS_move_mount,
             tree.as_raw_fd(),
             c"".as_ptr(),
-            fd.as_raw_fd(),
+            target.as_raw_fd(),
             c"".as_ptr(),
             MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     })?;
-    Ok(())
+    Ok(tree)
+}
+
+/// Mounts a read-only copy of the mount tree at `fd` onto `fd` itself.
+pub fn bind_readonly_onto(fd: &OwnedFd) -> io::Result<()> {
+    bind_onto(fd.as_raw_fd(), fd, true, attr::RDONLY, 0).map(drop)
 }
 
 #[cfg(test)]
