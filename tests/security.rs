@@ -1181,3 +1181,29 @@ fn seccomp_wait_killable_recv_needs_notify() {
     t.create().err("needs a SCMP_ACT_NOTIFY rule");
     t.assert_no_leftovers();
 }
+
+#[test]
+fn seccomp_trap_trace_log_and_kill_thread() {
+    let t = Ctx::new("scmpactions");
+    let r = crafted_rootfs(&t);
+    let scmp = |rules: Value| json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules});
+    // TRAP: SIGSYS; KILL (= KILL_THREAD) of the only thread kills it.
+    for action in ["SCMP_ACT_TRAP", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD"] {
+        let mut cfg = t.spec(&["uname"]);
+        cfg["linux"]["seccomp"] = scmp(json!([{"names": ["uname"], "action": action}]));
+        t.run(&cfg).ok_code(128 + libc::SIGSYS);
+    }
+    // TRACE without a tracer: the kernel answers ENOSYS. LOG: allowed.
+    let mut cfg = crafted_spec(&t, &r, "mkdir /tmp/t 2>&1; uname -s");
+    cfg["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_TRACE"},
+            {"names": ["uname"], "action": "SCMP_ACT_LOG"}
+        ]
+    });
+    assert_eq!(
+        t.run_ok(&cfg),
+        "mkdir: can't create directory '/tmp/t': Function not implemented\nLinux\n"
+    );
+}

@@ -52,9 +52,23 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<File> {
         .open(ctx.rootfs)
         .ctx(|| format!("open rootfs {}", ctx.rootfs.display()))?
         .into();
-    let root = safepath::bind_onto(rootfs.as_raw_fd(), &rootfs, true, 0, 0)
-        .ctx(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
-    let root = File::from(root);
+    let root = match safepath::bind_onto(rootfs.as_raw_fd(), &rootfs, true, 0, 0) {
+        Ok(fd) => File::from(fd),
+        // Before Linux 5.2: the classic bind, by the fd, then the new mount.
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            let t = fd_path(&rootfs);
+            mount(
+                Some(t.as_str()),
+                t.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .ctx(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
+            File::open(ctx.rootfs).ctx(|| format!("open rootfs {}", ctx.rootfs.display()))?
+        }
+        Err(e) => return Err(e).ctx(|| format!("bind rootfs {}", ctx.rootfs.display())),
+    };
     let mut dev_mounted = false;
     let mut dev_bind = false;
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
@@ -155,8 +169,13 @@ fn mount_entry(ctx: &RootfsCtx, root: &File, m: &Mount, i: usize) -> Result<()> 
         } else {
             0
         };
-        let tree =
-            safepath::bind_onto(sfd.as_raw_fd(), &target, opts.recursive, set, clear).ctx(what)?;
+        let tree = match safepath::bind_onto(sfd.as_raw_fd(), &target, opts.recursive, set, clear) {
+            Ok(tree) => tree,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                legacy_bind(&fd_path(&sfd), root, dest, &target, opts.recursive, extra).ctx(what)?
+            }
+            Err(e) => return Err(e).ctx(what),
+        };
         let t = fd_path(&tree);
         for p in &opts.propagation {
             mount(None::<&str>, t.as_str(), None::<&str>, *p, None::<&str>)
@@ -212,6 +231,49 @@ fn mount_entry(ctx: &RootfsCtx, root: &File, m: &Mount, i: usize) -> Result<()> 
         Err(e) => return Err(e).ctx(what),
     }
     set_propagation(root, dest, &opts.propagation).ctx(what)
+}
+
+/// Kernels before 5.12 (no mount_setattr): bind with mount(2), then remount
+/// the new mount with `flags`. The remount needs the new mount, which the
+/// target fd does not name: only the last component is looked up again, in
+/// its parent resolved inside the root, without following a symlink.
+fn legacy_bind(
+    src: &str,
+    root: &File,
+    dest: &Path,
+    target: &OwnedFd,
+    recursive: bool,
+    flags: MsFlags,
+) -> Result<OwnedFd> {
+    let mut bind = MsFlags::MS_BIND;
+    if recursive {
+        bind |= MsFlags::MS_REC;
+    }
+    let t = fd_path(target);
+    mount(Some(src), t.as_str(), None::<&str>, bind, None::<&str>).ctx(|| "bind")?;
+    let rel = safepath::clean(dest);
+    let parent = open_in_root(
+        root.as_raw_fd(),
+        rel.parent().unwrap_or(Path::new("")),
+        libc::O_PATH | libc::O_DIRECTORY,
+    )
+    .ctx(|| "reopen parent")?;
+    let name = rel.file_name().unwrap_or_default();
+    let raw = nix::fcntl::openat(
+        Some(parent.as_raw_fd()),
+        name,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| "reopen the new mount")?;
+    // SAFETY: openat just returned this fd, owned from here on.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    if !flags.is_empty() {
+        let t = fd_path(&fd);
+        let f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked_flags(&t);
+        mount(None::<&str>, t.as_str(), None::<&str>, f, None::<&str>).ctx(|| "remount")?;
+    }
+    Ok(fd)
 }
 
 /// The mount_setattr attributes for mount(2) flags of a bind mount.
@@ -402,7 +464,14 @@ pub fn mask_and_protect(root: &File, spec: &Spec) -> Result<()> {
         // The path is resolved once: a read-only copy of the tree at the fd
         // is mounted onto the same fd (youki GHSA-3q8j-pf29-vwv8 resolved it
         // again for the remount, and a race left it writable).
-        safepath::bind_readonly_onto(&fd).ctx(|| format!("linux.readonlyPaths: {p}"))?;
+        match safepath::bind_readonly_onto(&fd) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                let t = fd_path(&fd);
+                legacy_bind(&t, root, Path::new(p), &fd, true, MsFlags::MS_RDONLY).map(drop)
+            }
+            r => r.ctx(|| "bind read-only"),
+        }
+        .ctx(|| format!("linux.readonlyPaths: {p}"))?;
     }
     Ok(())
 }
