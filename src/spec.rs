@@ -20,6 +20,15 @@ pub struct Bundle {
     pub rootfs: PathBuf,
     /// The parsed configuration.
     pub spec: Spec,
+    /// Settings of the config that `oci-spec` does not model.
+    pub unmodelled: Unmodelled,
+}
+
+/// Config settings the `oci-spec` types cannot hold, read from the raw JSON.
+#[derive(Debug, Clone, Default)]
+pub struct Unmodelled {
+    /// `linux.seccomp.flags` has `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`.
+    pub seccomp_wait_killable_recv: bool,
 }
 
 /// Reads and validates `<bundle>/config.json`.
@@ -29,7 +38,7 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
     let file = dir.join("config.json");
     let fname = file.display().to_string();
     let data = std::fs::read(&file).map_err(|e| Error::msg(format!("{fname}: {e}")))?;
-    let spec = parse(&data, &fname)?;
+    let (spec, unmodelled) = parse_full(&data, &fname)?;
     let root = spec.root().as_ref().ok_or_else(|| Error::Config {
         file: fname.clone(),
         path: "root".into(),
@@ -55,17 +64,28 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
             msg: format!("rootfs {} is not a directory", rootfs.display()),
         });
     }
-    Ok(Bundle { dir, rootfs, spec })
+    Ok(Bundle {
+        dir,
+        rootfs,
+        spec,
+        unmodelled,
+    })
 }
 
 /// Parses and validates config bytes; `fname` names the file in errors.
 pub fn parse(data: &[u8], fname: &str) -> Result<Spec> {
-    let raw: Value = serde_json::from_slice(data).map_err(|e| Error::Config {
+    parse_full(data, fname).map(|(spec, _)| spec)
+}
+
+/// Like `parse`, plus the settings `oci-spec` does not model.
+pub fn parse_full(data: &[u8], fname: &str) -> Result<(Spec, Unmodelled)> {
+    let mut raw: Value = serde_json::from_slice(data).map_err(|e| Error::Config {
         file: fname.into(),
         path: "$".into(),
         msg: format!("invalid JSON: {e}"),
     })?;
     check_raw(&raw).map_err(|e| relabel(e, fname))?;
+    let unmodelled = take_unmodelled(&mut raw);
     let spec: Spec = serde_path_to_error::deserialize(raw).map_err(|e| {
         let path = e.path().to_string();
         Error::Config {
@@ -75,7 +95,22 @@ pub fn parse(data: &[u8], fname: &str) -> Result<Spec> {
         }
     })?;
     validate(&spec).map_err(|e| relabel(e, fname))?;
-    Ok(spec)
+    Ok((spec, unmodelled))
+}
+
+/// Removes from `raw` what `oci-spec` would reject although the runtime
+/// implements it, and returns it.
+fn take_unmodelled(raw: &mut Value) -> Unmodelled {
+    let mut u = Unmodelled::default();
+    if let Some(flags) = raw
+        .pointer_mut("/linux/seccomp/flags")
+        .and_then(Value::as_array_mut)
+    {
+        let before = flags.len();
+        flags.retain(|f| f.as_str() != Some(crate::security::seccomp::FLAG_WAIT_KILLABLE_RECV));
+        u.seccomp_wait_killable_recv = flags.len() != before;
+    }
+    u
 }
 
 fn relabel(e: Error, fname: &str) -> Error {
@@ -150,15 +185,6 @@ fn validate(spec: &Spec) -> Result<()> {
         if p.terminal().unwrap_or(false) {
             return Err(unsupported("process.terminal"));
         }
-        if p.apparmor_profile()
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-        {
-            return Err(unsupported("process.apparmorProfile"));
-        }
-        if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(unsupported("process.selinuxLabel"));
-        }
         if p.io_priority().is_some() {
             return Err(unsupported("process.ioPriority"));
         }
@@ -227,9 +253,6 @@ fn validate(spec: &Spec) -> Result<()> {
             "missing (this runtime runs Linux containers)",
         ));
     };
-    if linux.seccomp().is_some() {
-        return Err(unsupported("linux.seccomp"));
-    }
     if linux.intel_rdt().is_some() {
         return Err(unsupported("linux.intelRdt"));
     }
@@ -241,13 +264,6 @@ fn validate(spec: &Spec) -> Result<()> {
     }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(unsupported("linux.netDevices"));
-    }
-    if linux
-        .mount_label()
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(unsupported("linux.mountLabel"));
     }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(unsupported("linux.timeOffsets"));

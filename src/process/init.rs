@@ -22,7 +22,8 @@ use super::channel::{Channel, Msg};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsCtx};
-use crate::security::{caps::CapSets, rlimits, user};
+use crate::security::procfs::Procfs;
+use crate::security::{caps::CapSets, lsm, rlimits, seccomp, user};
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub struct InitCtx<'a> {
@@ -50,6 +51,8 @@ pub struct InitCtx<'a> {
     pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// The compiled seccomp filter, if any.
+    pub seccomp: Option<&'a seccomp::Filter>,
 }
 
 /// What the final execve takes.
@@ -61,6 +64,10 @@ struct Program {
 
 /// Runs the init; returns only with the exit code of a failed init.
 pub fn run(ctx: InitCtx) -> i32 {
+    // CVE-2016-9962: until execve, no process of the container may ptrace
+    // the init or open its /proc files (fds, exe, memory).
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let mut pid = 0;
     let program = match prepare(&ctx, &mut pid) {
         Ok(p) => p,
@@ -138,6 +145,9 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
         crate::net::loopback_up()?;
     }
     let spec = ctx.spec;
+    // Every /proc write below goes through this handle, opened while /proc
+    // is still the runtime's.
+    let proc = Procfs::private()?;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).ctx(|| "hostname: sethostname")?;
     }
@@ -186,7 +196,7 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
     }
 
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
-        crate::sysctl::apply(sysctl, ctx.plan)?;
+        crate::sysctl::apply(sysctl, ctx.plan, &proc)?;
     }
     rootfs::mask_and_protect(&root, spec)?;
     rootfs::enter(root, ctx.no_pivot)?;
@@ -209,10 +219,17 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
     }
     let caps = CapSets::from_spec(process.capabilities().as_ref())?;
     caps.apply_bounding()?;
-    user::switch(process.user(), setgroups_allowed())?;
+    lsm::apply_exec_labels(&proc, spec)?;
+    // Inherited fds must not reach the container (CVE-2024-21626); marked
+    // here too, before an early seccomp filter could forbid close_range.
+    mark_cloexec(3 + ctx.preserve_fds).ctx(|| "mark fds close-on-exec")?;
+    if let Some(f) = ctx.seccomp.filter(|f| f.early) {
+        f.load(&state_value(ctx, pid, "creating"), pid)?;
+    }
+    user::switch(process.user(), setgroups_allowed(&proc))?;
+    drop(proc);
     caps.apply_process()?;
-    let cwd = process.cwd();
-    nix::unistd::chdir(cwd).ctx(|| format!("process.cwd: chdir {}", cwd.display()))?;
+    rootfs::safepath::chdir_in_root(process.cwd())?;
     program(
         process.args().as_deref().unwrap_or_default(),
         process.env().as_deref().unwrap_or_default(),
@@ -221,10 +238,31 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
 
 /// Whether setgroups(2) is allowed here (it is not in a user namespace whose
 /// /proc/self/setgroups says "deny").
-fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups")
+fn setgroups_allowed(proc: &Procfs) -> bool {
+    proc.read("self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true)
+}
+
+/// close_range(first, ~0, CLOSE_RANGE_CLOEXEC).
+fn mark_cloexec(first: u32) -> std::io::Result<()> {
+    // SAFETY: close_range with CLOEXEC only flags fds; no memory is touched.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn state_value(ctx: &InitCtx, pid: i32, status: &str) -> serde_json::Value {
+    serde_json::from_str(&state_json(ctx, pid, status)).unwrap_or_default()
 }
 
 /// Resolves the executable as execvp would, with the container's PATH.
@@ -288,16 +326,20 @@ fn start(ctx: &InitCtx, pid: i32, p: &Program) -> Error {
     unsafe {
         let _ = nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
     }
-    // Every fd past stdio and --preserve-fds is closed by the execve.
-    let first = 3 + ctx.preserve_fds;
-    // SAFETY: close_range with CLOEXEC only flags fds; no memory is touched.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
+    // Every fd past stdio and --preserve-fds is closed by the execve. An
+    // early seccomp filter may forbid close_range: then the marking done
+    // before it loaded stands (every fd opened since is close-on-exec).
+    if let Err(e) = mark_cloexec(3 + ctx.preserve_fds) {
+        if !ctx.seccomp.is_some_and(|f| f.early) {
+            return Error::msg(format!("mark fds close-on-exec: {e}"));
+        }
+    }
+    // As late as possible: only the execve (and, for NOTIFY, the send of
+    // the notify fd) run under the filter.
+    if let Some(f) = ctx.seccomp.filter(|f| !f.early) {
+        if let Err(e) = f.load(&state_value(ctx, pid, "created"), pid) {
+            return e;
+        }
     }
     let e = nix::unistd::execve(&p.path, &p.argv, &p.envp).unwrap_err();
     Error::msg(format!(
