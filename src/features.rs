@@ -3,17 +3,17 @@
 //!
 //! The spec wants it decided by what the runtime implements, not by the host
 //! it runs on, so it is built from the same tables the config code uses (mount
-//! options, namespace types, capability names). What is not implemented is
-//! reported as such, never left to guess: containerd 2 sends idmapped mounts
+//! options, namespace types, capability names, the seccomp mappings). What
+//! is not implemented is reported as such, never left to guess: containerd 2 sends idmapped mounts
 //! only if `linux.mountExtensions.idmap.enabled`, and recursive read-only
 //! mounts only if `rro` is listed.
 
 use std::collections::HashMap;
 
 use oci_spec::runtime::{
-    ApparmorBuilder, CgroupBuilder, Features, FeaturesBuilder, IDMapBuilder, IntelRdtBuilder,
-    LinuxFeatureBuilder, LinuxNamespaceType, MemoryPolicyBuilder, MountExtensionsBuilder,
-    NetDevicesBuilder, SeccompBuilder, SelinuxBuilder,
+    ApparmorBuilder, Arch, CgroupBuilder, Features, FeaturesBuilder, IDMapBuilder, IntelRdtBuilder,
+    LinuxFeatureBuilder, LinuxNamespaceType, LinuxSeccompAction, MemoryPolicyBuilder,
+    MountExtensionsBuilder, NetDevicesBuilder, SeccompBuilder, SelinuxBuilder,
 };
 use serde_json::Value;
 
@@ -48,6 +48,91 @@ const NAMESPACES: [LinuxNamespaceType; 8] = [
     LinuxNamespaceType::Uts,
 ];
 
+/// Every seccomp action security/seccomp.rs maps to libseccomp.
+const SECCOMP_ACTIONS: [LinuxSeccompAction; 9] = [
+    LinuxSeccompAction::ScmpActAllow,
+    LinuxSeccompAction::ScmpActErrno,
+    LinuxSeccompAction::ScmpActKill,
+    LinuxSeccompAction::ScmpActKillProcess,
+    LinuxSeccompAction::ScmpActKillThread,
+    LinuxSeccompAction::ScmpActLog,
+    LinuxSeccompAction::ScmpActNotify,
+    LinuxSeccompAction::ScmpActTrace,
+    LinuxSeccompAction::ScmpActTrap,
+];
+
+/// Every argument comparison security/seccomp.rs implements.
+const SECCOMP_OPERATORS: [&str; 7] = [
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_MASKED_EQ",
+    "SCMP_CMP_NE",
+];
+
+/// The architectures security/seccomp.rs maps (SCMP_ARCH_NATIVE is taken
+/// too but is not a name the features schema allows).
+const SECCOMP_ARCHS: [Arch; 17] = [
+    Arch::ScmpArchAarch64,
+    Arch::ScmpArchArm,
+    Arch::ScmpArchMips,
+    Arch::ScmpArchMips64,
+    Arch::ScmpArchMips64n32,
+    Arch::ScmpArchMipsel,
+    Arch::ScmpArchMipsel64,
+    Arch::ScmpArchMipsel64n32,
+    Arch::ScmpArchPpc,
+    Arch::ScmpArchPpc64,
+    Arch::ScmpArchPpc64le,
+    Arch::ScmpArchRiscv64,
+    Arch::ScmpArchS390,
+    Arch::ScmpArchS390x,
+    Arch::ScmpArchX32,
+    Arch::ScmpArchX86,
+    Arch::ScmpArchX86_64,
+];
+
+/// The filter flags config.json may name, with the kernel flag bits that
+/// probe them (WAIT_KILLABLE_RECV is only valid with a listener).
+const SECCOMP_FLAGS: [(&str, libc::c_ulong); 4] = [
+    ("SECCOMP_FILTER_FLAG_TSYNC", libc::SECCOMP_FILTER_FLAG_TSYNC),
+    ("SECCOMP_FILTER_FLAG_LOG", libc::SECCOMP_FILTER_FLAG_LOG),
+    (
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+    ),
+    (
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    ),
+];
+
+/// The known flags this kernel accepts (the spec allows this subset to
+/// depend on the host). The kernel checks the flags before it reads the
+/// program, so a NULL program answers EFAULT for a known flag and EINVAL
+/// for an unknown one, and installs nothing.
+fn supported_seccomp_flags() -> Vec<String> {
+    SECCOMP_FLAGS
+        .iter()
+        .filter(|(_, bits)| {
+            // SAFETY: seccomp(2) with a NULL program pointer fails before it
+            // touches memory or changes the process.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    *bits,
+                    std::ptr::null::<libc::c_void>(),
+                )
+            };
+            r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+        })
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
 /// The Features structure of this build.
 pub fn features() -> Result<Features> {
     let mut caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
@@ -73,24 +158,25 @@ pub fn features() -> Result<Features> {
         )
         .seccomp(
             SeccompBuilder::default()
-                .enabled(false)
-                .actions(Vec::new())
-                .operators(Vec::<String>::new())
-                .archs(Vec::new())
-                .known_flags(Vec::<String>::new())
-                .supported_flags(Vec::<String>::new())
+                .enabled(true)
+                .actions(SECCOMP_ACTIONS.to_vec())
+                .operators(SECCOMP_OPERATORS.map(String::from).to_vec())
+                .archs(SECCOMP_ARCHS.to_vec())
+                .known_flags(SECCOMP_FLAGS.map(|(n, _)| n.to_string()).to_vec())
+                .supported_flags(supported_seccomp_flags())
                 .build()
                 .map_err(err)?,
         )
+        // Labels are applied where the LSM is active (security/lsm.rs).
         .apparmor(
             ApparmorBuilder::default()
-                .enabled(false)
+                .enabled(true)
                 .build()
                 .map_err(err)?,
         )
         .selinux(
             SelinuxBuilder::default()
-                .enabled(false)
+                .enabled(true)
                 .build()
                 .map_err(err)?,
         )
@@ -137,10 +223,16 @@ pub fn features() -> Result<Features> {
                 .collect::<Vec<_>>(),
         )
         .linux(linux)
-        .annotations(HashMap::from([(
-            "io.mydocker.version".to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        )]))
+        .annotations(HashMap::from([
+            (
+                "io.mydocker.version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
+            (
+                "io.github.seccomp.libseccomp.version".to_string(),
+                crate::security::seccomp::libseccomp_version(),
+            ),
+        ]))
         // No annotation changes what the runtime does.
         .potentially_unsafe_config_annotations(Vec::<String>::new())
         .build()
@@ -192,7 +284,12 @@ mod tests {
         assert_eq!(v["ociVersionMin"], OCI_VERSION_MIN);
         assert_eq!(v["ociVersionMax"], OCI_VERSION_MAX);
         assert!(!v.to_string().contains("null"), "{v}");
-        assert_eq!(v["linux"]["seccomp"]["enabled"], false);
+        assert_eq!(v["linux"]["seccomp"]["enabled"], true);
+        assert_eq!(
+            v["linux"]["seccomp"]["actions"].as_array().unwrap().len(),
+            9
+        );
+        assert!(!v.to_string().contains("SCMP_ARCH_NATIVE"));
         assert_eq!(v["linux"]["mountExtensions"]["idmap"]["enabled"], false);
         let caps = v["linux"]["capabilities"].as_array().unwrap();
         assert_eq!(caps[0], "CAP_CHOWN");

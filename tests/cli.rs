@@ -278,8 +278,24 @@ fn features_reports_this_build() {
         .any(|c| c == "CAP_SYS_ADMIN"));
     assert_eq!(l["cgroup"]["v1"], true);
     assert_eq!(l["cgroup"]["systemd"], false);
-    for off in ["seccomp", "apparmor", "selinux", "intelRdt", "netDevices"] {
+    for on in ["seccomp", "apparmor", "selinux"] {
+        assert_eq!(l[on]["enabled"], true, "{on}: {l}");
+    }
+    for off in ["intelRdt", "netDevices"] {
         assert_eq!(l[off]["enabled"], false, "{off}: {l}");
+    }
+    let sc = &l["seccomp"];
+    for k in [
+        "actions",
+        "operators",
+        "archs",
+        "knownFlags",
+        "supportedFlags",
+    ] {
+        assert!(
+            sc[k].as_array().is_some_and(|a| !a.is_empty()),
+            "seccomp.{k}: {sc}"
+        );
     }
     assert_eq!(l["mountExtensions"]["idmap"]["enabled"], false);
     assert!(!out.contains("null"), "{out}");

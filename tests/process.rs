@@ -328,3 +328,36 @@ fn capabilities_the_runtime_lacks_are_a_warning_since_spec_1_1() {
     t.create().failed();
     t.assert_no_leftovers();
 }
+
+/// Each container gets its own session keyring `_ses.<id>` (seen from the
+/// host in /proc/keys, as the container's /proc/keys is masked);
+/// `--no-new-keyring` keeps the caller's.
+#[test]
+fn new_session_keyring_unless_no_new_keyring() {
+    let t = Ctx::new("keyring");
+    let cfg = t.spec(&["sleep", "30"]);
+    t.write_config(&cfg);
+    t.md(&["create", "--bundle", t.bundle_str(), &t.id]).ok();
+    let keys = std::fs::read_to_string("/proc/keys").unwrap();
+    assert!(
+        keys.contains(&format!("_ses.{}:", t.id)),
+        "no session keyring for {} in /proc/keys:\n{keys}",
+        t.id
+    );
+    let other = t.other_id("nk");
+    t.md(&[
+        "create",
+        "--no-new-keyring",
+        "--bundle",
+        t.bundle_str(),
+        &other,
+    ])
+    .ok();
+    let keys = std::fs::read_to_string("/proc/keys").unwrap();
+    assert!(
+        !keys.contains(&format!("_ses.{other}:")),
+        "--no-new-keyring still made a keyring:\n{keys}"
+    );
+    t.md(&["delete", "--force", &t.id]).ok();
+    t.md(&["delete", "--force", &other]).ok();
+}

@@ -22,7 +22,8 @@ use super::channel::{Channel, Msg, START_FAILED, START_HOOK_FAILED, START_REFUSE
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsCtx};
-use crate::security::{caps::CapSets, rlimits, user};
+use crate::security::procfs::Procfs;
+use crate::security::{caps::CapSets, lsm, rlimits, seccomp, user};
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub struct InitCtx<'a> {
@@ -46,8 +47,12 @@ pub struct InitCtx<'a> {
     pub cgroup_paths: &'a [PathBuf],
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// `--no-new-keyring`: keep the caller's session keyring.
+    pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// The compiled seccomp filter, if any.
+    pub seccomp: Option<&'a seccomp::Filter>,
 }
 
 /// What the final execve takes.
@@ -59,7 +64,12 @@ struct Program {
 
 /// Runs the init; returns only with the exit code of a failed init.
 pub fn run(ctx: InitCtx) -> i32 {
-    let program = match prepare(&ctx) {
+    // CVE-2016-9962: until execve, no process of the container may ptrace
+    // the init or open its /proc files (fds, exe, memory).
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let mut pid = 0;
+    let program = match prepare(&ctx, &mut pid) {
         Ok(p) => p,
         Err(e) => {
             let _ = ctx.chan.send(&Msg::Error(e.to_string()));
@@ -93,20 +103,21 @@ pub fn run(ctx: InitCtx) -> i32 {
             }
         }
     };
-    let (tag, err) = start(&ctx, program);
+    let (tag, err) = start(&ctx, pid, program);
     let mut msg = vec![tag];
     msg.extend_from_slice(err.to_string().as_bytes());
     let _ = send(conn, &msg, MsgFlags::MSG_NOSIGNAL);
     1
 }
 
-/// The state given to the hooks that run in the container's namespaces: the
-/// spec wants the pid as the container sees it there.
-fn state_json(ctx: &InitCtx, status: &str) -> String {
+/// The container's state with `pid`: the host pid for the seccomp listener
+/// (runtime namespace), the container's own (`own_pid`) for the hooks that
+/// run in the container's namespaces, as the spec asks.
+fn state_json(ctx: &InitCtx, pid: i32, status: &str) -> String {
     serde_json::json!({
         "ociVersion": ctx.spec.version(),
         "id": ctx.id,
-        "pid": std::process::id(),
+        "pid": pid,
         "status": status,
         "bundle": ctx.bundle,
         "annotations": ctx.spec.annotations().clone().unwrap_or_default(),
@@ -114,12 +125,18 @@ fn state_json(ctx: &InitCtx, status: &str) -> String {
     .to_string()
 }
 
-fn prepare(ctx: &InitCtx) -> Result<Option<Program>> {
-    match ctx.chan.recv()? {
-        Some(Msg::Setup { .. }) => {}
+/// This process's pid as the container sees it (1 with its own pid namespace).
+fn own_pid() -> i32 {
+    std::process::id() as i32
+}
+
+fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Option<Program>> {
+    let pid = match ctx.chan.recv()? {
+        Some(Msg::Setup { pid }) => pid,
         Some(Msg::Error(e)) => return Err(Error::Msg(e)),
         other => return Err(Error::msg(format!("sync: expected setup, got {other:?}"))),
-    }
+    };
+    *pid_out = pid;
 
     // Namespaces: join by path (user first), then create the deferred ones.
     for (t, f) in &ctx.joins {
@@ -137,7 +154,17 @@ fn prepare(ctx: &InitCtx) -> Result<Option<Program>> {
     if !ctx.plan.unshare_flags.is_empty() {
         nix::sched::unshare(ctx.plan.unshare_flags).ctx(|| "unshare namespaces")?;
     }
+    if !ctx.no_new_keyring {
+        crate::security::keyring::join_new(ctx.id)?;
+    }
+    let new_net = nix::sched::CloneFlags::CLONE_NEWNET;
+    if ctx.plan.clone_flags.contains(new_net) || ctx.plan.unshare_flags.contains(new_net) {
+        crate::net::loopback_up()?;
+    }
     let spec = ctx.spec;
+    // Every /proc write below goes through this handle, opened while /proc
+    // is still the runtime's.
+    let proc = Procfs::private()?;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).ctx(|| "hostname: sethostname")?;
     }
@@ -182,12 +209,16 @@ fn prepare(ctx: &InitCtx) -> Result<Option<Program>> {
             }
         }
         if let Some(list) = hooks.create_container().as_ref().filter(|l| !l.is_empty()) {
-            crate::hooks::run_all("createContainer", list, &state_json(ctx, "created"))?;
+            crate::hooks::run_all(
+                "createContainer",
+                list,
+                &state_json(ctx, own_pid(), "created"),
+            )?;
         }
     }
 
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
-        crate::sysctl::apply(sysctl, ctx.plan)?;
+        crate::sysctl::apply(sysctl, ctx.plan, &proc)?;
     }
     rootfs::mask_and_protect(&root, spec)?;
     rootfs::enter(root, ctx.no_pivot, ctx.plan.host_mount_ns)?;
@@ -214,10 +245,17 @@ fn prepare(ctx: &InitCtx) -> Result<Option<Program>> {
         caps = caps.grantable_only();
     }
     caps.apply_bounding()?;
-    user::switch(process.user(), setgroups_allowed())?;
+    lsm::apply_exec_labels(&proc, spec)?;
+    // Inherited fds must not reach the container (CVE-2024-21626); marked
+    // here too, before an early seccomp filter could forbid close_range.
+    mark_cloexec(3 + ctx.preserve_fds).ctx(|| "mark fds close-on-exec")?;
+    if let Some(f) = ctx.seccomp.filter(|f| f.early) {
+        f.load(&state_value(ctx, pid, "creating"), pid)?;
+    }
+    user::switch(process.user(), setgroups_allowed(&proc))?;
+    drop(proc);
     caps.apply_process()?;
-    let cwd = process.cwd();
-    nix::unistd::chdir(cwd).ctx(|| format!("process.cwd: chdir {}", cwd.display()))?;
+    rootfs::safepath::chdir_in_root(process.cwd())?;
     program(
         process.args().as_deref().unwrap_or_default(),
         process.env().as_deref().unwrap_or_default(),
@@ -227,10 +265,31 @@ fn prepare(ctx: &InitCtx) -> Result<Option<Program>> {
 
 /// Whether setgroups(2) is allowed here (it is not in a user namespace whose
 /// /proc/self/setgroups says "deny").
-fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups")
+fn setgroups_allowed(proc: &Procfs) -> bool {
+    proc.read("self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true)
+}
+
+/// close_range(first, ~0, CLOSE_RANGE_CLOEXEC).
+fn mark_cloexec(first: u32) -> std::io::Result<()> {
+    // SAFETY: close_range with CLOEXEC only flags fds; no memory is touched.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn state_value(ctx: &InitCtx, pid: i32, status: &str) -> serde_json::Value {
+    serde_json::from_str(&state_json(ctx, pid, status)).unwrap_or_default()
 }
 
 /// Resolves the executable as execvp would, with the container's PATH.
@@ -274,7 +333,7 @@ fn program(args: &[String], env: &[String]) -> Result<Program> {
 
 /// After `start`: startContainer hooks, then execve. Returns only on
 /// failure, with the reply tag that tells which step failed.
-fn start(ctx: &InitCtx, p: &Program) -> (u8, Error) {
+fn start(ctx: &InitCtx, pid: i32, p: &Program) -> (u8, Error) {
     if let Some(list) = ctx
         .spec
         .hooks()
@@ -282,7 +341,11 @@ fn start(ctx: &InitCtx, p: &Program) -> (u8, Error) {
         .and_then(|h| h.start_container().as_ref())
         .filter(|l| !l.is_empty())
     {
-        if let Err(e) = crate::hooks::run_all("startContainer", list, &state_json(ctx, "created")) {
+        if let Err(e) = crate::hooks::run_all(
+            "startContainer",
+            list,
+            &state_json(ctx, own_pid(), "created"),
+        ) {
             return (START_HOOK_FAILED, e);
         }
     }
@@ -293,16 +356,23 @@ fn start(ctx: &InitCtx, p: &Program) -> (u8, Error) {
     unsafe {
         let _ = nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
     }
-    // Every fd past stdio and --preserve-fds is closed by the execve.
-    let first = 3 + ctx.preserve_fds;
-    // SAFETY: close_range with CLOEXEC only flags fds; no memory is touched.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
+    // Every fd past stdio and --preserve-fds is closed by the execve. An
+    // early seccomp filter may forbid close_range: then the marking done
+    // before it loaded stands (every fd opened since is close-on-exec).
+    if let Err(e) = mark_cloexec(3 + ctx.preserve_fds) {
+        if !ctx.seccomp.is_some_and(|f| f.early) {
+            return (
+                START_FAILED,
+                Error::msg(format!("mark fds close-on-exec: {e}")),
+            );
+        }
+    }
+    // As late as possible: only the execve (and, for NOTIFY, the send of
+    // the notify fd) run under the filter.
+    if let Some(f) = ctx.seccomp.filter(|f| !f.early) {
+        if let Err(e) = f.load(&state_value(ctx, pid, "created"), pid) {
+            return (START_FAILED, e);
+        }
     }
     let e = nix::unistd::execve(&p.path, &p.argv, &p.envp).unwrap_err();
     let err = Error::msg(format!(

@@ -36,8 +36,12 @@ pub struct SpawnArgs<'a> {
     pub placement: &'a Placement,
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// `--no-new-keyring`.
+    pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// The compiled seccomp filter, if any.
+    pub seccomp: Option<&'a crate::security::seccomp::Filter>,
 }
 
 /// Clones and sets up the init; returns its host pid once it waits for `start`.
@@ -72,7 +76,9 @@ pub fn spawn(a: &SpawnArgs) -> Result<i32> {
             listener,
             cgroup_paths: &a.placement.paths,
             no_pivot: a.no_pivot,
+            no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
+            seccomp: a.seccomp,
         });
         // SAFETY: _exit ends the child without running the parent's atexit
         // handlers or flushing its copied stdio buffers a second time.
@@ -118,7 +124,11 @@ fn drive(a: &SpawnArgs, plan: &Plan, pid: i32, chan: &channel::Channel) -> Resul
     }
     a.placement.join(pid)?;
     if let Some(score) = a.spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
-        std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
+        crate::security::procfs::Procfs::host()?
+            .write(
+                &format!("{pid}/oom_score_adj"),
+                score.to_string().as_bytes(),
+            )
             .ctx(|| "process.oomScoreAdj")?;
     }
     chan.send(&Msg::Setup { pid })?;
