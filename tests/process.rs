@@ -361,3 +361,19 @@ fn new_session_keyring_unless_no_new_keyring() {
     t.md(&["delete", "--force", &t.id]).ok();
     t.md(&["delete", "--force", &other]).ok();
 }
+
+#[test]
+fn cwd_entered_under_an_early_seccomp_filter_that_denies_openat2() {
+    // Without noNewPrivileges the filter loads before the user switch; a
+    // profile older than openat2 denies it, and the working directory must
+    // still be entered (runtime-tools' default profile is such a profile).
+    let t = Ctx::new("cwdseccomp");
+    let mut cfg = t.spec(&["pwd"]);
+    cfg["process"]["noNewPrivileges"] = json!(false);
+    cfg["process"]["cwd"] = json!("/tmp");
+    cfg["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["openat2"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    assert_eq!(t.run_ok(&cfg), "/tmp\n");
+}

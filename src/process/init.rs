@@ -249,13 +249,21 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Option<Program>> {
     // Inherited fds must not reach the container (CVE-2024-21626); marked
     // here too, before an early seccomp filter could forbid close_range.
     mark_cloexec(3 + ctx.preserve_fds).ctx(|| "mark fds close-on-exec")?;
-    if let Some(f) = ctx.seccomp.filter(|f| f.early) {
+    let early = ctx.seccomp.filter(|f| f.early);
+    // Under an early filter the working directory is entered before it
+    // loads: it is resolved with openat2, which a profile older than that
+    // syscall denies. As runc does, root tries first; a directory only the
+    // container user may enter is tried again after the switch.
+    let cwd_done = early.is_some() && rootfs::safepath::chdir_in_root(process.cwd()).is_ok();
+    if let Some(f) = early {
         f.load(&state_value(ctx, pid, "creating"), pid)?;
     }
     user::switch(process.user(), setgroups_allowed(&proc))?;
     drop(proc);
     caps.apply_process()?;
-    rootfs::safepath::chdir_in_root(process.cwd())?;
+    if !cwd_done {
+        rootfs::safepath::chdir_in_root(process.cwd())?;
+    }
     program(
         process.args().as_deref().unwrap_or_default(),
         process.env().as_deref().unwrap_or_default(),
