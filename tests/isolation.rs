@@ -674,3 +674,22 @@ fn no_mount_namespace_uses_the_runtimes_and_cleans_up() {
     t.create().failed();
     t.assert_no_leftovers();
 }
+
+#[test]
+fn bind_mount_ignores_filesystem_parameters_with_a_warning() {
+    // runtime-tools (and some engines) put tmpfs parameters on bind mounts;
+    // the kernel ignores them for a bind, and so does MyDocker, saying so.
+    // A bare unknown word is still an error (tests/security.rs).
+    let t = Ctx::new("bindparams");
+    let mut cfg = t.spec(&["ls", "/mnt/ro"]);
+    add_mount(
+        &mut cfg,
+        json!({"destination": "/mnt/ro", "type": "bind", "source": t.out.to_str().unwrap(),
+               "options": ["rbind", "nosuid", "mode=755", "size=1k"]}),
+    );
+    std::fs::write(t.out.join("seen"), "").unwrap();
+    let out = t.run(&cfg);
+    out.ok();
+    assert_eq!(out.stdout, "seen\n", "{out}");
+    assert!(out.stderr.contains("mode=755,size=1k ignored"), "{out}");
+}

@@ -137,13 +137,28 @@ fn mount_entry(ctx: &RootfsCtx, root: &File, m: &Mount, i: usize) -> Result<()> 
         return mount_cgroup(ctx, root, m, &opts).ctx(what);
     }
     if opts.bind || typ == "bind" {
-        // A bind mount takes no filesystem data: an option we do not know
-        // would be dropped silently, so it is an error.
-        if !opts.data.is_empty() {
+        // A bind mount takes no filesystem data. A bare word we do not know
+        // may be a misspelt flag (`noexce`): dropping it silently could leave
+        // the mount less restricted than asked, so it is an error. A
+        // `key=value` filesystem parameter (`mode=755`, which runtime-tools
+        // and some engines put on binds) can restrict nothing here: the
+        // kernel ignores it for a bind, as runc and crun do; we say so.
+        let (params, words): (Vec<&str>, Vec<&str>) = opts
+            .data
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .partition(|o| o.contains('='));
+        if !words.is_empty() {
             return Err(Error::msg(format!(
                 "{where_}.options: unknown option(s) for a bind mount: {}",
-                opts.data
+                words.join(",")
             )));
+        }
+        if !params.is_empty() {
+            log::warn!(
+                "{where_}.options: {} ignored: a bind mount takes no filesystem parameters",
+                params.join(",")
+            );
         }
         let src = m
             .source()
