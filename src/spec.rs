@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -147,44 +147,7 @@ fn check_version(v: &str) -> Result<()> {
 /// Semantic checks and the refusal of fields not implemented yet.
 fn validate(spec: &Spec) -> Result<()> {
     if let Some(p) = spec.process() {
-        if p.terminal().unwrap_or(false) {
-            return Err(unsupported("process.terminal"));
-        }
-        if p.apparmor_profile()
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-        {
-            return Err(unsupported("process.apparmorProfile"));
-        }
-        if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(unsupported("process.selinuxLabel"));
-        }
-        if p.io_priority().is_some() {
-            return Err(unsupported("process.ioPriority"));
-        }
-        if p.scheduler().is_some() {
-            return Err(unsupported("process.scheduler"));
-        }
-        if p.exec_cpu_affinity().is_some() {
-            return Err(unsupported("process.execCPUAffinity"));
-        }
-        if p.command_line().is_some() {
-            return Err(unsupported("process.commandLine"));
-        }
-        if p.user()
-            .username()
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-        {
-            return Err(unsupported("process.user.username"));
-        }
-        match p.args() {
-            Some(a) if !a.is_empty() => {}
-            _ => return Err(cfg_err("process.args", "must name the program to run")),
-        }
-        if !p.cwd().is_absolute() {
-            return Err(cfg_err("process.cwd", "must be an absolute path"));
-        }
+        validate_process(p)?;
     }
     if let Some(h) = spec.hooks() {
         #[allow(deprecated)]
@@ -317,6 +280,50 @@ fn validate(spec: &Spec) -> Result<()> {
             "linux.uidMappings",
             "mappings given without a user namespace",
         ));
+    }
+    Ok(())
+}
+
+/// Checks a `process` object (config.json's, or the one `exec` runs) and
+/// refuses its fields not implemented yet.
+pub fn validate_process(p: &Process) -> Result<()> {
+    if p.terminal().unwrap_or(false) {
+        return Err(unsupported("process.terminal"));
+    }
+    if p.apparmor_profile()
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(unsupported("process.apparmorProfile"));
+    }
+    if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err(unsupported("process.selinuxLabel"));
+    }
+    if p.io_priority().is_some() {
+        return Err(unsupported("process.ioPriority"));
+    }
+    if p.scheduler().is_some() {
+        return Err(unsupported("process.scheduler"));
+    }
+    if p.exec_cpu_affinity().is_some() {
+        return Err(unsupported("process.execCPUAffinity"));
+    }
+    if p.command_line().is_some() {
+        return Err(unsupported("process.commandLine"));
+    }
+    if p.user()
+        .username()
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(unsupported("process.user.username"));
+    }
+    match p.args() {
+        Some(a) if !a.is_empty() => {}
+        _ => return Err(cfg_err("process.args", "must name the program to run")),
+    }
+    if !p.cwd().is_absolute() {
+        return Err(cfg_err("process.cwd", "must be an absolute path"));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::cgroups::{self, Placement};
 use crate::cli::CreateOpts;
 use crate::error::{Context, Error, Result};
+use crate::process::finish;
 use crate::process::spawn::{spawn, SpawnArgs};
 use crate::spec::{self, Bundle};
 use crate::state::{self, Record, StateDir};
@@ -37,9 +38,11 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
         ));
     }
     let bundle = spec::load_bundle(&req.opts.bundle)?;
+    let listen_fds = finish::listen_fds();
+    finish::check_passed_fds(listen_fds + req.opts.preserve_fds)?;
     let sd = StateDir::create(req.root, req.id)?;
     let mut placement = None;
-    match create_in(req, &bundle, &sd, &mut placement) {
+    match create_in(req, &bundle, &sd, listen_fds, &mut placement) {
         Ok(record) => Ok(Created { dir: sd, record }),
         Err(e) => {
             if let Some(p) = placement {
@@ -55,6 +58,7 @@ fn create_in(
     req: &CreateRequest,
     bundle: &Bundle,
     sd: &StateDir,
+    listen_fds: u32,
     placement_out: &mut Option<Placement>,
 ) -> Result<Record> {
     let spec = &bundle.spec;
@@ -88,6 +92,7 @@ fn create_in(
         placement,
         no_pivot: req.opts.no_pivot,
         preserve_fds: req.opts.preserve_fds,
+        listen_fds,
     })?;
     let start_time = state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0);
     let ns = linux.namespaces().as_deref().unwrap_or_default();

@@ -6,23 +6,22 @@
 //! hostname → mounts and devices → prestart/createRuntime (parent) and
 //! createContainer hooks → sysctl → masked/readonly paths → pivot_root →
 //! rlimits, no_new_privs, capabilities, user → cwd → report ready → wait for
-//! `start` → startContainer hooks → execve.
+//! `start` → startContainer hooks → execve (the last steps are in `finish`).
 
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::socket::{accept4, recv, send, MsgFlags, SockFlag};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::channel::{Channel, Msg};
+use super::finish::{self, Program};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsCtx};
-use crate::security::{caps::CapSets, rlimits, user};
+use crate::security::rlimits;
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub struct InitCtx<'a> {
@@ -48,13 +47,8 @@ pub struct InitCtx<'a> {
     pub no_pivot: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
-}
-
-/// What the final execve takes.
-struct Program {
-    path: CString,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
+    /// Socket-activation fds passed on before the preserved ones.
+    pub listen_fds: u32,
 }
 
 /// Runs the init; returns only with the exit code of a failed init.
@@ -187,74 +181,17 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::msg("process: missing (nothing to run)"))?;
-    let umask = process.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask & 0o777));
+
+    finish::set_umask(process);
     if let Some(l) = process.rlimits() {
         rlimits::apply(l)?;
     }
-    if process.no_new_privileges().unwrap_or(false) {
-        // SAFETY: prctl with integer arguments only.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(std::io::Error::last_os_error()).ctx(|| "noNewPrivileges");
-        }
-    }
-    let caps = CapSets::from_spec(process.capabilities().as_ref())?;
-    caps.apply_bounding()?;
-    user::switch(process.user(), setgroups_allowed())?;
-    caps.apply_process()?;
-    let cwd = process.cwd();
-    nix::unistd::chdir(cwd).ctx(|| format!("process.cwd: chdir {}", cwd.display()))?;
-    program(
+    finish::drop_privileges(process)?;
+    finish::enter_cwd(process.cwd())?;
+    finish::resolve(
         process.args().as_deref().unwrap_or_default(),
         process.env().as_deref().unwrap_or_default(),
     )
-}
-
-/// Whether setgroups(2) is allowed here (it is not in a user namespace whose
-/// /proc/self/setgroups says "deny").
-fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true)
-}
-
-/// Resolves the executable as execvp would, with the container's PATH.
-fn program(args: &[String], env: &[String]) -> Result<Program> {
-    let name = &args[0];
-    let path = if name.contains('/') {
-        let p = PathBuf::from(name);
-        if !p.exists() {
-            return Err(Error::msg(format!(
-                "exec: \"{name}\": no such file or directory"
-            )));
-        }
-        p
-    } else {
-        let search = env
-            .iter()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        search
-            .split(':')
-            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name))
-            .find(|p| {
-                p.metadata().map(|m| m.is_file()).unwrap_or(false)
-                    && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
-            })
-            .ok_or_else(|| {
-                Error::msg(format!(
-                    "exec: \"{name}\": executable file not found in $PATH"
-                ))
-            })?
-    };
-    let cstr =
-        |s: &str| CString::new(s).map_err(|_| Error::msg(format!("process: {s:?} contains NUL")));
-    Ok(Program {
-        path: CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| Error::msg("process.args[0]: NUL"))?,
-        argv: args.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
-        envp: env.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
-    })
 }
 
 /// After `start`: startContainer hooks, then execve. Returns only on failure.
@@ -272,31 +209,5 @@ fn start(ctx: &InitCtx, pid: i32, p: &Program) -> Error {
             return e;
         }
     }
-    // The container starts with no blocked signals and default SIGPIPE (the
-    // Rust runtime ignores it, and ignored dispositions survive execve).
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    // SAFETY: resetting a disposition to the default has no memory effects.
-    unsafe {
-        let _ = nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
-    }
-    // Every fd past stdio and --preserve-fds is closed by the execve.
-    let first = 3 + ctx.preserve_fds;
-    // SAFETY: close_range with CLOEXEC only flags fds; no memory is touched.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-    }
-    let e = nix::unistd::execve(&p.path, &p.argv, &p.envp).unwrap_err();
-    Error::msg(format!(
-        "exec {:?}: {}",
-        p.argv
-            .first()
-            .map(|a| a.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::io::Error::from_raw_os_error(e as i32)
-    ))
+    finish::exec(p, ctx.listen_fds + ctx.preserve_fds, ctx.listen_fds)
 }

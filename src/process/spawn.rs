@@ -38,6 +38,8 @@ pub struct SpawnArgs<'a> {
     pub no_pivot: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// Socket-activation fds passed on before the preserved ones.
+    pub listen_fds: u32,
 }
 
 /// Clones and sets up the init; returns its host pid once it waits for `start`.
@@ -73,6 +75,7 @@ pub fn spawn(a: &SpawnArgs) -> Result<i32> {
             cgroup_paths: &a.placement.paths,
             no_pivot: a.no_pivot,
             preserve_fds: a.preserve_fds,
+            listen_fds: a.listen_fds,
         });
         // SAFETY: _exit ends the child without running the parent's atexit
         // handlers or flushing its copied stdio buffers a second time.
