@@ -287,9 +287,6 @@ fn validate(spec: &Spec) -> Result<()> {
 /// Checks a `process` object (config.json's, or the one `exec` runs) and
 /// refuses its fields not implemented yet.
 pub fn validate_process(p: &Process) -> Result<()> {
-    if p.terminal().unwrap_or(false) {
-        return Err(unsupported("process.terminal"));
-    }
     if p.apparmor_profile()
         .as_deref()
         .is_some_and(|s| !s.is_empty())

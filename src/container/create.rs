@@ -2,6 +2,7 @@
 //! On any failure nothing is left: no state dir, cgroup, mount or process.
 
 use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::cgroups::{self, Placement};
@@ -28,22 +29,48 @@ pub struct Created {
     pub dir: StateDir,
     /// What was recorded.
     pub record: Record,
+    /// For a foreground `run` with a terminal: where the pty master arrives.
+    pub console: Option<OwnedFd>,
 }
 
 /// Creates the container and returns it with its state dir still locked.
 pub fn create(req: &CreateRequest) -> Result<Created> {
-    if req.opts.console_socket.is_some() {
-        return Err(Error::NotSupported(
-            "--console-socket (terminals come with the exec/tty work)".into(),
-        ));
-    }
+    create_with(req, true)
+}
+
+/// `create`, or the create step of `run` (`detach` false: a terminal is
+/// relayed by the caller rather than sent to a console socket).
+pub(crate) fn create_with(req: &CreateRequest, detach: bool) -> Result<Created> {
     let bundle = spec::load_bundle(&req.opts.bundle)?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .is_some_and(|p| p.terminal().unwrap_or(false));
+    crate::console::check_flags(terminal, detach, req.opts.console_socket.as_deref())?;
     let listen_fds = finish::listen_fds();
     finish::check_passed_fds(listen_fds + req.opts.preserve_fds)?;
+    // The container's end of the console socket, and our end when we relay.
+    let (console, relay) = match (&req.opts.console_socket, terminal) {
+        (Some(path), _) => (Some(crate::console::connect_socket(path)?), None),
+        (None, true) => {
+            let (ours, theirs) = crate::console::pair()?;
+            (Some(theirs), Some(ours))
+        }
+        (None, false) => (None, None),
+    };
     let sd = StateDir::create(req.root, req.id)?;
     let mut placement = None;
-    match create_in(req, &bundle, &sd, listen_fds, &mut placement) {
-        Ok(record) => Ok(Created { dir: sd, record }),
+    let io = Io {
+        console: console.as_ref().map(|c| c.as_raw_fd()),
+        listen_fds,
+    };
+    match create_in(req, &bundle, &sd, &io, &mut placement) {
+        Ok(record) => Ok(Created {
+            dir: sd,
+            record,
+            console: relay,
+        }),
         Err(e) => {
             if let Some(p) = placement {
                 p.remove();
@@ -54,11 +81,17 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     }
 }
 
+/// The fds `create` hands to the init besides its stdio.
+struct Io {
+    console: Option<std::os::fd::RawFd>,
+    listen_fds: u32,
+}
+
 fn create_in(
     req: &CreateRequest,
     bundle: &Bundle,
     sd: &StateDir,
-    listen_fds: u32,
+    io: &Io,
     placement_out: &mut Option<Placement>,
 ) -> Result<Record> {
     let spec = &bundle.spec;
@@ -92,7 +125,8 @@ fn create_in(
         placement,
         no_pivot: req.opts.no_pivot,
         preserve_fds: req.opts.preserve_fds,
-        listen_fds,
+        listen_fds: io.listen_fds,
+        console: io.console,
     })?;
     let start_time = state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0);
     let ns = linux.namespaces().as_deref().unwrap_or_default();

@@ -2,6 +2,7 @@
 //! create, start, state, kill, delete, run, list.
 
 mod create;
+mod foreground;
 mod run;
 pub mod signal;
 

@@ -5,12 +5,13 @@
 //! Steps: wait for the parent (id maps, cgroup) → join/unshare namespaces →
 //! hostname → mounts and devices → prestart/createRuntime (parent) and
 //! createContainer hooks → sysctl → masked/readonly paths → pivot_root →
-//! rlimits, no_new_privs, capabilities, user → cwd → report ready → wait for
-//! `start` → startContainer hooks → execve (the last steps are in `finish`).
+//! terminal → rlimits, no_new_privs, capabilities, user → cwd → report ready
+//! → wait for `start` → startContainer hooks → execve (the last steps are
+//! shared with `exec`, in `finish`).
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::socket::{accept4, recv, send, MsgFlags, SockFlag};
@@ -49,6 +50,8 @@ pub struct InitCtx<'a> {
     pub preserve_fds: u32,
     /// Socket-activation fds passed on before the preserved ones.
     pub listen_fds: u32,
+    /// With `process.terminal`: the socket to send the pty master over.
+    pub console: Option<RawFd>,
 }
 
 /// Runs the init; returns only with the exit code of a failed init.
@@ -173,14 +176,17 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         crate::sysctl::apply(sysctl, ctx.plan)?;
     }
-    rootfs::mask_and_protect(&root, spec)?;
-    rootfs::enter(root, ctx.no_pivot)?;
-    rootfs::finish(spec)?;
-
     let process = spec
         .process()
         .as_ref()
         .ok_or_else(|| Error::msg("process: missing (nothing to run)"))?;
+    if let Some(socket) = ctx.console {
+        let opts = crate::console::PtyOpts::for_process(process, true);
+        crate::console::setup(root.as_raw_fd(), socket, &opts)?;
+    }
+    rootfs::mask_and_protect(&root, spec)?;
+    rootfs::enter(root, ctx.no_pivot)?;
+    rootfs::finish(spec)?;
 
     finish::set_umask(process);
     if let Some(l) = process.rlimits() {

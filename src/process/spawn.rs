@@ -2,7 +2,7 @@
 //! (id maps, cgroup, oom score), and drive it over the sync channel until it
 //! reports ready. Any failure kills the init before returning the error.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
@@ -40,6 +40,8 @@ pub struct SpawnArgs<'a> {
     pub preserve_fds: u32,
     /// Socket-activation fds passed on before the preserved ones.
     pub listen_fds: u32,
+    /// With `process.terminal`: where the init sends the pty master.
+    pub console: Option<RawFd>,
 }
 
 /// Clones and sets up the init; returns its host pid once it waits for `start`.
@@ -76,6 +78,7 @@ pub fn spawn(a: &SpawnArgs) -> Result<i32> {
             no_pivot: a.no_pivot,
             preserve_fds: a.preserve_fds,
             listen_fds: a.listen_fds,
+            console: a.console,
         });
         // SAFETY: _exit ends the child without running the parent's atexit
         // handlers or flushing its copied stdio buffers a second time.
