@@ -33,7 +33,14 @@ fn main() {
                 log::error!("{e}");
             }
             eprintln!("mydocker: {e}");
-            std::process::exit(1);
+            // exec's own failures exit 255 like runc's, apart from any
+            // exit code of the process it runs.
+            let code = if matches!(cli.command, Command::Exec(_)) {
+                255
+            } else {
+                1
+            };
+            std::process::exit(code);
         }
     }
 }
@@ -96,6 +103,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Exec(a) => container::exec(root, a),
         Command::Spec(a) => {
             let rootless = cli.rootless.as_deref().is_some_and(|r| r != "false");
             mydocker::spec_template::write(&a.bundle, rootless)?;

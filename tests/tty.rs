@@ -1,11 +1,11 @@
 //! Terminals: the pty master sent over `--console-socket` (runc's protocol,
 //! as containerd and conmon receive it), consoleSize, /dev/console, and the
-//! relay of a foreground `run` to the caller's terminal.
+//! relay of a foreground `run`/`exec` to the caller's terminal.
 mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
@@ -233,6 +233,61 @@ fn terminal_is_controlling_tty_stdio_and_dev_console() {
     assert_eq!(l[7].split(':').next(), Some("1000"), "{out}");
 }
 
+/// `docker exec -it`: --process with terminal, --console-socket, --detach,
+/// --pid-file; and podman's form with --tty.
+#[test]
+fn console_socket_exec() {
+    become_subreaper();
+    let t = Ctx::new("ttyexec");
+    let mut cfg = t.spec(&["sleep", "1000"]);
+    t.with_out(&mut cfg);
+    t.create_ok(&cfg);
+    t.md(&["start", &t.id]).ok();
+    let init = state_pid(&t.state());
+    let pj = t.tmp.path().join("process.json");
+    fs::write(
+        &pj,
+        serde_json::to_vec(&json!({
+            "terminal": true,
+            "consoleSize": {"height": 20, "width": 70},
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": [PATH_ENV, "TERM=xterm"],
+            "cwd": "/",
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    for podman in [false, true] {
+        let sock = ConsoleSocket::new(&t);
+        let pf = t.tmp.path().join("exec.pid");
+        let mut args = vec!["exec", "--process", pj.to_str().unwrap()];
+        if podman {
+            args.extend(["--detach", "--tty", "--console-socket", sock.path()]);
+        } else {
+            args.extend(["--console-socket", sock.path(), "--detach"]);
+        }
+        args.extend(["--pid-file", pf.to_str().unwrap(), &t.id]);
+        t.md(&args).ok();
+        let (mut master, _) = sock.receive();
+        let pid: i32 = fs::read_to_string(&pf).unwrap().parse().unwrap();
+        assert_eq!(
+            fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap(),
+            fs::read_link(format!("/proc/{init}/ns/pid")).unwrap()
+        );
+        let out = converse(
+            &mut master,
+            "echo $((6*7)); stty size; tty; ls /proc/self/fd; exit 5\n",
+        );
+        assert!(has_line(&out, "42"), "{out:?}");
+        assert!(has_line(&out, "20 70"), "{out:?}");
+        assert!(has_line(&out, "/dev/pts/0"), "{out:?}");
+        assert_eq!(reap(pid), 5);
+        drop(sock);
+        fs::remove_file(t.tmp.path().join("console.sock")).unwrap();
+    }
+}
+
 fn openpty(rows: u16, cols: u16) -> (File, OwnedFd) {
     let ws = nix::pty::Winsize {
         ws_row: rows,
@@ -286,6 +341,21 @@ fn foreground_run_relays_the_terminal() {
     assert_eq!(before.input_flags, after.input_flags);
     assert_eq!(before.output_flags, after.output_flags);
     t.assert_no_leftovers();
+}
+
+#[test]
+fn foreground_exec_relays_the_terminal() {
+    let t = Ctx::new("ttyrelayexec");
+    t.create_ok(&t.spec(&["sleep", "1000"]));
+    t.md(&["start", &t.id]).ok();
+    let (mut master, slave) = openpty(25, 90);
+    let mut child = spawn_on_pty(&t, &["exec", "-t", &t.id, "sh"], slave);
+    let out = converse(&mut master, "stty size; echo $((6*7)); tty; exit 5\n");
+    let st = wait_child(&mut child, WAIT).expect("exec did not exit");
+    assert_eq!(exit_code(st), 5, "{out}");
+    assert!(has_line(&out, "25 90"), "{out:?}");
+    assert!(has_line(&out, "42"), "{out:?}");
+    assert!(has_line(&out, "/dev/pts/0"), "{out:?}");
 }
 
 #[test]

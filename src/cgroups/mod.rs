@@ -10,6 +10,7 @@
 //! docs/cgroups.md for the measurement plan).
 
 pub mod devices;
+pub mod subpath;
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};

@@ -63,6 +63,8 @@ pub enum Command {
     List(ListArgs),
     /// Write a default config.json into a bundle directory.
     Spec(SpecArgs),
+    /// Run a new process inside a container.
+    Exec(Box<ExecArgs>),
 }
 
 /// A lone container id.
@@ -172,4 +174,63 @@ pub struct SpecArgs {
     /// makes a rootless config).
     #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
+}
+
+/// `exec` arguments: runc's flags. Everything after the container id is the
+/// command (`exec ID sh -c 'echo hi'`).
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Container id.
+    pub id: String,
+    /// The command to run and its arguments (unless --process).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// Path to a process.json (an OCI `process` object) to run.
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Return once the process runs instead of waiting for it.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's host pid to this file.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to send the pty master to (needs a terminal and --detach).
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Working directory in the container.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE); repeatable.
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// UID[:GID] to run as.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// An additional group id; repeatable.
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the bounding, effective and permitted sets; repeatable.
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Pass N extra file descriptors (3..3+N) to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// SELinux label for the process (not supported: fails).
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// AppArmor profile for the process (not supported: fails).
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Join a sub-cgroup of the container: PATH, or CONTROLLER[,...]:PATH (v1).
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    /// Allow exec into a paused container.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
 }

@@ -162,7 +162,7 @@ fn create_in(
 }
 
 /// Writes the pid file atomically, digits only (containerd parses it whole).
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {

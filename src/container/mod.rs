@@ -1,12 +1,14 @@
 //! The lifecycle operations, each a function over the state directory:
-//! create, start, state, kill, delete, run, list.
+//! create, start, state, kill, delete, run, list, exec.
 
 mod create;
+mod exec;
 mod foreground;
 mod run;
 pub mod signal;
 
 pub use create::{create, CreateRequest};
+pub use exec::exec;
 pub use run::{run, RunFlags};
 
 use std::path::Path;
