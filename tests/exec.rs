@@ -351,6 +351,19 @@ fn exec_into_stopped_created_and_paused_containers() {
         "echo ran > /out/ran",
     ]);
     let (mut child, _o, _e, _desc) = spawn_logged(&t.logs, &mut cmd);
+    // Once the process is in the (frozen) cgroup, exec holds no lock:
+    // other commands on the container (a `resume`) go through.
+    let procs = Path::new(&file).with_file_name("cgroup.procs");
+    assert!(
+        wait_until(WAIT, || fs::read_to_string(&procs)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 2),
+        "the exec'd process never joined the cgroup"
+    );
+    t.md_timeout(&["kill", &t.id, "CONT"], std::time::Duration::from_secs(5))
+        .ok();
     fs::write(&file, thawed).unwrap();
     let st = wait_child(&mut child, WAIT).expect("exec did not return after the thaw");
     assert_eq!(exit_code(st), 0);

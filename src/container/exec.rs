@@ -38,7 +38,7 @@ fn exec_inner(root: &Path, a: &ExecArgs) -> Result<i32> {
     if a.apparmor.as_deref().is_some_and(|s| !s.is_empty()) {
         return Err(Error::NotSupported("--apparmor".into()));
     }
-    // Held until the process runs: a concurrent delete waits, so the
+    // Held until the process is placed: a concurrent delete waits, so the
     // process is never placed in a container being torn down.
     let sd = StateDir::open(root, &a.id)?;
     let rec = sd.load()?;
@@ -70,7 +70,8 @@ fn exec_inner(root: &Path, a: &ExecArgs) -> Result<i32> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None)
             .ctx(|| "block signals")?;
     }
-    let pid = join::spawn(&join::ExecArgs {
+    let state_fd = sd.dir.as_raw_fd();
+    let args = join::ExecArgs {
         init_pid: rec.pid,
         init_start_time: rec.start_time,
         process: &process,
@@ -78,10 +79,13 @@ fn exec_inner(root: &Path, a: &ExecArgs) -> Result<i32> {
         console: console.as_ref().map(|c| c.as_raw_fd()),
         preserve_fds: a.preserve_fds,
         listen_fds,
-        close_in_child: &[sd.dir.as_raw_fd()],
-    })?;
+        close_in_child: &[state_fd],
+    };
+    // Unlocked (explicitly: the child may still hold a copy of the fd) once
+    // the process is in the cgroups, where a delete will find it; a paused
+    // container's `resume` must not wait for us.
+    let pid = join::spawn(&args, move || drop(sd.dir.unlock()))?;
     drop(console);
-    drop(sd);
     let started = match &relay {
         Some(rx) => crate::console::recv_master(rx.as_fd()).map(Some),
         None => Ok(None),

@@ -70,8 +70,10 @@ struct Ns {
 }
 
 /// Starts the process in the container; returns its host pid once it has
-/// been executed.
-pub fn spawn(a: &ExecArgs) -> Result<i32> {
+/// been executed. `placed` runs once the process is in the container's
+/// cgroups, before it runs anything (the caller releases its state lock
+/// there: in a frozen cgroup the process stops until a `resume`).
+pub fn spawn(a: &ExecArgs, placed: impl FnOnce()) -> Result<i32> {
     let pid_ns = open_if_different(a.init_pid, "pid")?;
     let mut joins = Vec::new();
     for (name, flag) in JOIN_ORDER {
@@ -112,7 +114,7 @@ pub fn spawn(a: &ExecArgs) -> Result<i32> {
     }
     drop(child_chan);
     drop(joins);
-    if let Err(e) = drive(a, pid, &parent_chan) {
+    if let Err(e) = drive(a, pid, &parent_chan, placed) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
         return Err(e);
@@ -140,12 +142,13 @@ fn open_if_different(pid: i32, name: &str) -> Result<Option<File>> {
 }
 
 /// Parent: cgroups before any code of the process runs, oom score, go.
-fn drive(a: &ExecArgs, pid: i32, chan: &Channel) -> Result<()> {
+fn drive(a: &ExecArgs, pid: i32, chan: &Channel, placed: impl FnOnce()) -> Result<()> {
     let placement = Placement {
         paths: a.cgroup_paths.to_vec(),
         created: Vec::new(),
     };
     placement.join(pid)?;
+    placed();
     if let Some(score) = a.process.oom_score_adj() {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
             .ctx(|| "process.oomScoreAdj")?;
