@@ -241,6 +241,8 @@ fn exec_cap_flag_adds_a_capability() {
         cap_mask(&out.stdout, "CapBnd"),
         DEFAULT_CAP_MASK | sys_admin
     );
+    // never inheritable (CVE-2022-29162): the config has none
+    assert_eq!(cap_mask(&out.stdout, "CapInh"), 0, "{out}");
 }
 
 #[test]
