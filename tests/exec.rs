@@ -89,6 +89,19 @@ fn exec_joins_every_namespace_of_the_init() {
         fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(),
         fs::read_link("/proc/self/ns/mnt").unwrap()
     );
+    // the container sees its init and the exec'd process, nothing of the
+    // runtime (which stays outside, the process is its direct child)
+    let out = exec(&t, &[&t.id, "ps", "-o", "pid,args"]);
+    out.ok();
+    let procs: Vec<String> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(procs.len(), 2, "{out}");
+    assert_eq!(procs[0], "1 sleep 1000", "{out}");
+    assert!(procs[1].ends_with(" ps -o pid,args"), "{out}");
 }
 
 #[test]
