@@ -350,6 +350,14 @@ fn exec_into_stopped_created_and_paused_containers() {
         (freezer_v2, "1", "0")
     };
     fs::write(&file, frozen).unwrap();
+    // thawed again whatever happens, so that the cleanup can kill it
+    struct Thaw(String, &'static str);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            let _ = fs::write(&self.0, self.1);
+        }
+    }
+    let _thaw = Thaw(file.clone(), thawed);
     t.wait_status("paused");
     let out = exec_sh(&t, "true");
     assert_exec_failed(&out, "cannot exec in a paused container");
