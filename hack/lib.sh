@@ -82,7 +82,11 @@ ensure_cargo() {
   command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain >= 1.80 (e.g. via https://rustup.rs; Debian 12's own cargo/rustc 1.63 is too old), then re-run"
 }
 
+# Packages the build itself needs: the libseccomp crate links libseccomp via pkg-config.
+BUILD_PKGS=(libseccomp-dev pkg-config)
+
 cargo_build_release() {
+  ensure_pkgs "${BUILD_PKGS[@]}"
   ensure_cargo
   (cd "$REPO_ROOT" && cargo build --release)
   MYDOCKER_BIN=$REPO_ROOT/target/release/mydocker

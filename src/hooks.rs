@@ -1,7 +1,7 @@
 //! Running OCI hooks: the state JSON on stdin, the hook's own env, a timeout.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -113,7 +113,6 @@ fn run_one(h: &Hook, state: &str) -> std::result::Result<(), String> {
             break;
         }
     }
-    let _ = rd.as_raw_fd();
     let status = child.wait().map_err(|e| format!("wait: {e}"))?;
     if status.success() {
         return Ok(());

@@ -10,6 +10,7 @@ pub mod error;
 pub mod hooks;
 pub mod logging;
 pub mod namespaces;
+pub mod net;
 pub mod process;
 pub mod rootfs;
 pub mod security;

@@ -47,6 +47,14 @@ fn main() {
 
 fn dispatch(cli: &Cli) -> Result<i32> {
     let root = cli.root.as_path();
+    // CVE-2019-5736: commands that start container processes run from a
+    // copy of the binary the container cannot write to.
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        mydocker::security::exeseal::ensure()?;
+    }
     match &cli.command {
         Command::Create(a) => {
             container::create(&CreateRequest {

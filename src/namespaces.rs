@@ -125,9 +125,10 @@ pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -
             .map(|e| format!("{} {} {}\n", e.container_id(), e.host_id(), e.size()))
             .collect::<String>()
     };
-    std::fs::write(format!("/proc/{pid}/uid_map"), fmt(uid))
+    let proc = crate::security::procfs::Procfs::host()?;
+    proc.write(&format!("{pid}/uid_map"), fmt(uid).as_bytes())
         .ctx(|| "linux.uidMappings: write uid_map")?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), fmt(gid))
+    proc.write(&format!("{pid}/gid_map"), fmt(gid).as_bytes())
         .ctx(|| "linux.gidMappings: write gid_map")?;
     Ok(())
 }

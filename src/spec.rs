@@ -20,6 +20,15 @@ pub struct Bundle {
     pub rootfs: PathBuf,
     /// The parsed configuration.
     pub spec: Spec,
+    /// Settings of the config that `oci-spec` does not model.
+    pub unmodelled: Unmodelled,
+}
+
+/// Config settings the `oci-spec` types cannot hold, read from the raw JSON.
+#[derive(Debug, Clone, Default)]
+pub struct Unmodelled {
+    /// `linux.seccomp.flags` has `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`.
+    pub seccomp_wait_killable_recv: bool,
 }
 
 /// Reads and validates `<bundle>/config.json`.
@@ -29,7 +38,7 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
     let file = dir.join("config.json");
     let fname = file.display().to_string();
     let data = std::fs::read(&file).map_err(|e| Error::msg(format!("{fname}: {e}")))?;
-    let spec = parse(&data, &fname)?;
+    let (spec, unmodelled) = parse_full(&data, &fname)?;
     let root = spec.root().as_ref().ok_or_else(|| Error::Config {
         file: fname.clone(),
         path: "root".into(),
@@ -55,17 +64,28 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
             msg: format!("rootfs {} is not a directory", rootfs.display()),
         });
     }
-    Ok(Bundle { dir, rootfs, spec })
+    Ok(Bundle {
+        dir,
+        rootfs,
+        spec,
+        unmodelled,
+    })
 }
 
 /// Parses and validates config bytes; `fname` names the file in errors.
 pub fn parse(data: &[u8], fname: &str) -> Result<Spec> {
-    let raw: Value = serde_json::from_slice(data).map_err(|e| Error::Config {
+    parse_full(data, fname).map(|(spec, _)| spec)
+}
+
+/// Like `parse`, plus the settings `oci-spec` does not model.
+pub fn parse_full(data: &[u8], fname: &str) -> Result<(Spec, Unmodelled)> {
+    let mut raw: Value = serde_json::from_slice(data).map_err(|e| Error::Config {
         file: fname.into(),
         path: "$".into(),
         msg: format!("invalid JSON: {e}"),
     })?;
     check_raw(&raw).map_err(|e| relabel(e, fname))?;
+    let unmodelled = take_unmodelled(&mut raw);
     let spec: Spec = serde_path_to_error::deserialize(raw).map_err(|e| {
         let path = e.path().to_string();
         Error::Config {
@@ -75,7 +95,22 @@ pub fn parse(data: &[u8], fname: &str) -> Result<Spec> {
         }
     })?;
     validate(&spec).map_err(|e| relabel(e, fname))?;
-    Ok(spec)
+    Ok((spec, unmodelled))
+}
+
+/// Removes from `raw` what `oci-spec` would reject although the runtime
+/// implements it, and returns it.
+fn take_unmodelled(raw: &mut Value) -> Unmodelled {
+    let mut u = Unmodelled::default();
+    if let Some(flags) = raw
+        .pointer_mut("/linux/seccomp/flags")
+        .and_then(Value::as_array_mut)
+    {
+        let before = flags.len();
+        flags.retain(|f| f.as_str() != Some(crate::security::seccomp::FLAG_WAIT_KILLABLE_RECV));
+        u.seccomp_wait_killable_recv = flags.len() != before;
+    }
+    u
 }
 
 fn relabel(e: Error, fname: &str) -> Error {
@@ -190,9 +225,6 @@ fn validate(spec: &Spec) -> Result<()> {
             "missing (this runtime runs Linux containers)",
         ));
     };
-    if linux.seccomp().is_some() {
-        return Err(unsupported("linux.seccomp"));
-    }
     if linux.intel_rdt().is_some() {
         return Err(unsupported("linux.intelRdt"));
     }
@@ -205,22 +237,18 @@ fn validate(spec: &Spec) -> Result<()> {
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(unsupported("linux.netDevices"));
     }
-    if linux
-        .mount_label()
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(unsupported("linux.mountLabel"));
-    }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(unsupported("linux.timeOffsets"));
     }
     if let Some(r) = linux.resources() {
+        // Engines send zero values that mean "not set" (docker: memory
+        // {disableOOMKiller:false}, cpu {shares:0}, blockIO {weight:0}): only a
+        // value that would change something is refused.
         let set = [
-            ("memory", r.memory().is_some()),
-            ("cpu", r.cpu().is_some()),
-            ("pids", r.pids().is_some()),
-            ("blockIO", r.block_io().is_some()),
+            ("memory", sets_anything(r.memory())),
+            ("cpu", sets_anything(r.cpu())),
+            ("pids", sets_anything(r.pids())),
+            ("blockIO", sets_anything(r.block_io())),
             (
                 "hugepageLimits",
                 r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
@@ -285,17 +313,9 @@ fn validate(spec: &Spec) -> Result<()> {
 }
 
 /// Checks a `process` object (config.json's, or the one `exec` runs) and
-/// refuses its fields not implemented yet.
+/// refuses its fields not implemented yet (LSM labels are checked against
+/// the host by `security::lsm`).
 pub fn validate_process(p: &Process) -> Result<()> {
-    if p.apparmor_profile()
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(unsupported("process.apparmorProfile"));
-    }
-    if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(unsupported("process.selinuxLabel"));
-    }
     if p.io_priority().is_some() {
         return Err(unsupported("process.ioPriority"));
     }
@@ -325,9 +345,82 @@ pub fn validate_process(p: &Process) -> Result<()> {
     Ok(())
 }
 
+/// True if a resources group holds any value that is not "unset": a non-zero
+/// number, `true`, a non-empty string or list. `memory.swappiness` counts when
+/// present, since 0 is a real setting there.
+fn sets_anything<T: serde::Serialize>(group: &Option<T>) -> bool {
+    fn set(v: &Value) -> bool {
+        match v {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => o
+                .iter()
+                .any(|(k, v)| set(v) || (k == "swappiness" && !v.is_null())),
+        }
+    }
+    group
+        .as_ref()
+        .and_then(|g| serde_json::to_value(g).ok())
+        .is_some_and(|v| set(&v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config_with_resources(res: Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "root": {"path": "rootfs"},
+            "linux": {"namespaces": [{"type": "mount"}], "resources": res}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn unset_resource_values_are_accepted() {
+        // What dockerd 20.10 sends for a container without limits.
+        let docker = serde_json::json!({
+            "memory": {"disableOOMKiller": false},
+            "cpu": {"shares": 0},
+            "blockIO": {"weight": 0},
+            "pids": {"limit": 0}
+        });
+        assert!(parse(&config_with_resources(docker), "c").is_ok());
+    }
+
+    #[test]
+    fn set_resource_values_are_refused() {
+        for (res, path) in [
+            (
+                serde_json::json!({"memory": {"limit": 1}}),
+                "linux.resources.memory",
+            ),
+            (
+                serde_json::json!({"memory": {"swappiness": 0}}),
+                "linux.resources.memory",
+            ),
+            (
+                serde_json::json!({"memory": {"disableOOMKiller": true}}),
+                "linux.resources.memory",
+            ),
+            (
+                serde_json::json!({"cpu": {"cpus": "0"}}),
+                "linux.resources.cpu",
+            ),
+            (
+                serde_json::json!({"pids": {"limit": 5}}),
+                "linux.resources.pids",
+            ),
+        ] {
+            let e = parse(&config_with_resources(res), "c").unwrap_err();
+            assert_eq!(e.to_string(), format!("not supported: {path}"));
+        }
+    }
 
     #[test]
     fn versions() {

@@ -7,6 +7,7 @@ use nix::sched::CloneFlags;
 
 use crate::error::{Error, Result};
 use crate::namespaces::Plan;
+use crate::security::procfs::Procfs;
 
 /// Which namespace makes a key container-local, if any.
 fn owner(key: &str) -> Option<CloneFlags> {
@@ -31,8 +32,9 @@ fn owner(key: &str) -> Option<CloneFlags> {
     }
 }
 
-/// Validates and writes every sysctl.
-pub fn apply(sysctl: &HashMap<String, String>, plan: &Plan) -> Result<()> {
+/// Validates and writes every sysctl, through the init's procfs handle (never
+/// through a /proc the image could have replaced or overmounted).
+pub fn apply(sysctl: &HashMap<String, String>, plan: &Plan, proc: &Procfs) -> Result<()> {
     let mut keys: Vec<&String> = sysctl.keys().collect();
     keys.sort();
     for key in keys {
@@ -62,8 +64,9 @@ pub fn apply(sysctl: &HashMap<String, String>, plan: &Plan) -> Result<()> {
                 }
             )));
         }
-        let file = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&file, &sysctl[key]).map_err(|e| path_err(format!("write {file}: {e}")))?;
+        let file = format!("sys/{}", key.replace('.', "/"));
+        proc.write(&file, sysctl[key].as_bytes())
+            .map_err(|e| path_err(format!("write /proc/{file}: {e}")))?;
     }
     Ok(())
 }

@@ -152,21 +152,39 @@ fn unsupported(name: &str, path: &str, f: impl FnOnce(&mut Value)) {
 }
 
 #[test]
-fn unsupported_seccomp() {
-    unsupported("seccomp", "linux.seccomp", |c| {
-        c["linux"]["seccomp"] = json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "architectures": ["SCMP_ARCH_X86_64"],
-            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]
-        });
+fn unsupported_io_priority() {
+    unsupported("ioprio", "process.ioPriority", |c| {
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
     });
 }
 
 #[test]
-fn unsupported_apparmor_profile() {
-    unsupported("apparmor", "process.apparmorProfile", |c| {
-        c["process"]["apparmorProfile"] = json!("docker-default");
+fn unknown_seccomp_action_fails_create() {
+    let t = Ctx::new("badscmpact");
+    let mut cfg = t.spec(&["true"]);
+    cfg["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_EXPLODE"}]
     });
+    t.write_config(&cfg);
+    expect_create_failure(&t, "linux.seccomp.syscalls[0].action");
+}
+
+#[test]
+fn apparmor_profile_without_apparmor_fails_create() {
+    // runc fails too (its write to /proc/self/attr/exec gets EINVAL); we say why.
+    if std::path::Path::new("/sys/kernel/security/apparmor").exists() {
+        eprintln!("skipped: this host has AppArmor");
+        return;
+    }
+    let t = Ctx::new("apparmor");
+    let mut cfg = t.spec(&["true"]);
+    cfg["process"]["apparmorProfile"] = json!("docker-default");
+    t.write_config(&cfg);
+    expect_create_failure(
+        &t,
+        "process.apparmorProfile: AppArmor is not enabled on this host",
+    );
 }
 
 #[test]
@@ -303,7 +321,7 @@ fn log_text_on_failure() {
     let log = t.tmp.path().join("runtime.log");
     t.write_config(&t.spec(&["true"]));
     let mut cfg = t.spec(&["true"]);
-    cfg["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    cfg["process"]["terminal"] = json!(true);
     t.write_config(&cfg);
     let out = run_cmd(
         &t.logs,
@@ -319,11 +337,9 @@ fn log_text_on_failure() {
         ],
         CMD_TIMEOUT,
     );
-    out.err("not supported: linux.seccomp");
+    // a terminal for a detached process, with no console socket
+    out.err("cannot allocate tty");
     let text = fs::read_to_string(&log).unwrap_or_else(|e| panic!("no log file: {e}\n{out}"));
-    assert!(
-        text.contains("not supported: linux.seccomp"),
-        "log:\n{text}"
-    );
+    assert!(text.contains("cannot allocate tty"), "log:\n{text}");
     t.assert_no_leftovers();
 }

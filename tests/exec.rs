@@ -310,23 +310,35 @@ fn exec_process_json() {
         "{out}"
     );
 
-    // fields this runtime cannot honour are refused, never ignored
-    write(
-        &json!({"user": {"uid": 0, "gid": 0}, "args": ["true"], "cwd": "/",
-                  "apparmorProfile": "unconfined"}),
-    );
-    let out = exec(&t, &["-p", pj.to_str().unwrap(), &t.id]);
-    assert_exec_failed(&out, "not supported: process.apparmorProfile");
+    // labels for an LSM this host lacks are refused, never ignored
+    if !Path::new("/sys/kernel/security/apparmor").exists() {
+        write(
+            &json!({"user": {"uid": 0, "gid": 0}, "args": ["true"], "cwd": "/",
+                      "apparmorProfile": "unconfined"}),
+        );
+        let out = exec(&t, &["-p", pj.to_str().unwrap(), &t.id]);
+        assert_exec_failed(&out, "process.apparmorProfile: AppArmor is not enabled");
+        let out = exec(&t, &["--apparmor", "unconfined", &t.id, "true"]);
+        assert_exec_failed(&out, "process.apparmorProfile: AppArmor is not enabled");
+    }
+    if !Path::new("/sys/fs/selinux/enforce").exists() {
+        let out = exec(
+            &t,
+            &[
+                "--process-label",
+                "system_u:system_r:container_t:s0",
+                &t.id,
+                "true",
+            ],
+        );
+        assert_exec_failed(&out, "process.selinuxLabel: SELinux is not enabled");
+    }
     write(&json!({"user": {"uid": 0, "gid": 0}, "args": ["true"], "cwd": "relative"}));
     let out = exec(&t, &["-p", pj.to_str().unwrap(), &t.id]);
     assert_exec_failed(&out, "process.cwd");
     write(&json!({"user": {"uid": 0, "gid": 0}, "args": "true", "cwd": "/"}));
     let out = exec(&t, &["-p", pj.to_str().unwrap(), &t.id]);
     assert_exec_failed(&out, "args");
-    for flag in ["--apparmor", "--process-label"] {
-        let out = exec(&t, &[flag, "x", &t.id, "true"]);
-        assert_exec_failed(&out, &format!("not supported: {flag}"));
-    }
 }
 
 #[test]
@@ -515,4 +527,40 @@ fn exec_foreground_forwards_signals() {
     let st = wait_child(&mut child, WAIT).expect("exec did not exit after SIGTERM");
     assert_eq!(exit_code(st), 7);
     assert_eq!(fs::read_to_string(o).unwrap(), "trapped\n");
+}
+
+#[test]
+fn exec_gets_the_containers_seccomp_filter() {
+    let t = Ctx::new("execseccomp");
+    let mut cfg = sleeper(&t);
+    cfg["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    start(&t, &cfg);
+    let out = exec_sh(
+        &t,
+        "grep Seccomp: /proc/self/status; mkdir /dev/shm/d 2>&1 || echo refused",
+    );
+    out.ok();
+    let mut l = out.stdout.lines();
+    assert_eq!(
+        l.next().map(|s| s.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["Seccomp:", "2"]),
+        "{out}"
+    );
+    assert!(out.stdout.contains("Operation not permitted"), "{out}");
+    assert!(out.stdout.ends_with("refused\n"), "{out}");
+    // and a --process one too
+    let pj = t.tmp.path().join("p.json");
+    fs::write(
+        &pj,
+        serde_json::to_vec(&json!({"user": {"uid": 1000, "gid": 1000}, "cwd": "/",
+            "args": ["sh", "-c", "mkdir /dev/shm/e || echo refused"], "env": [PATH_ENV]}))
+        .unwrap(),
+    )
+    .unwrap();
+    let out = exec(&t, &["-p", pj.to_str().unwrap(), &t.id]);
+    out.ok();
+    assert!(out.stdout.ends_with("refused\n"), "{out}");
 }

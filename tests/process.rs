@@ -290,3 +290,36 @@ fn stdio_fds_are_only_0_1_2() {
         "unexpected open fds in the container: {fds:?}"
     );
 }
+
+/// Each container gets its own session keyring `_ses.<id>` (seen from the
+/// host in /proc/keys, as the container's /proc/keys is masked);
+/// `--no-new-keyring` keeps the caller's.
+#[test]
+fn new_session_keyring_unless_no_new_keyring() {
+    let t = Ctx::new("keyring");
+    let cfg = t.spec(&["sleep", "30"]);
+    t.write_config(&cfg);
+    t.md(&["create", "--bundle", t.bundle_str(), &t.id]).ok();
+    let keys = std::fs::read_to_string("/proc/keys").unwrap();
+    assert!(
+        keys.contains(&format!("_ses.{}:", t.id)),
+        "no session keyring for {} in /proc/keys:\n{keys}",
+        t.id
+    );
+    let other = t.other_id("nk");
+    t.md(&[
+        "create",
+        "--no-new-keyring",
+        "--bundle",
+        t.bundle_str(),
+        &other,
+    ])
+    .ok();
+    let keys = std::fs::read_to_string("/proc/keys").unwrap();
+    assert!(
+        !keys.contains(&format!("_ses.{other}:")),
+        "--no-new-keyring still made a keyring:\n{keys}"
+    );
+    t.md(&["delete", "--force", &t.id]).ok();
+    t.md(&["delete", "--force", &other]).ok();
+}

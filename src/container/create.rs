@@ -106,6 +106,11 @@ fn create_in(
         .and_then(|r| r.devices().clone())
         .unwrap_or_default();
     cgroups::check_devices_supported(rules.len())?;
+    crate::security::lsm::check(spec)?;
+    let mut seccomp = crate::security::seccomp::prepare(spec, &bundle.unmodelled)?;
+    if let Some(f) = seccomp.as_mut() {
+        f.connect_listener()?;
+    }
     let placement = Placement::create(&cg_path)?;
     let placement = placement_out.insert(placement);
     // linux.devices only creates nodes: access is what the device rules (and
@@ -124,9 +129,11 @@ fn create_in(
         exec_sock: sd.fd_path(state::EXEC_SOCK),
         placement,
         no_pivot: req.opts.no_pivot,
+        no_new_keyring: req.opts.no_new_keyring,
         preserve_fds: req.opts.preserve_fds,
         listen_fds: io.listen_fds,
         console: io.console,
+        seccomp: seccomp.as_ref(),
     })?;
     let start_time = state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0);
     let ns = linux.namespaces().as_deref().unwrap_or_default();

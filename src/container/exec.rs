@@ -32,12 +32,6 @@ fn exec_inner(root: &Path, a: &ExecArgs) -> Result<i32> {
     // Before anything opens an fd that could take a passed one's number.
     let listen_fds = finish::listen_fds();
     finish::check_passed_fds(listen_fds + a.preserve_fds)?;
-    if a.process_label.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(Error::NotSupported("--process-label".into()));
-    }
-    if a.apparmor.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(Error::NotSupported("--apparmor".into()));
-    }
     // Held until the process is placed: a concurrent delete waits, so the
     // process is never placed in a container being torn down.
     let sd = StateDir::open(root, &a.id)?;
@@ -52,8 +46,17 @@ fn exec_inner(root: &Path, a: &ExecArgs) -> Result<i32> {
         _ => {}
     }
     let bundle = crate::spec::load_bundle(&rec.bundle)?;
-    refuse_unapplied(&bundle.spec)?;
     let process = build_process(a, &bundle.spec)?;
+    // The container's filter confines exec'd processes too. Whether it must
+    // load before the user switch depends on this process's no_new_privs and
+    // capabilities, so it is compiled for a spec holding this process.
+    let mut spec = bundle.spec.clone();
+    spec.set_process(Some(process.clone()));
+    let mut seccomp = crate::security::seccomp::prepare(&spec, &bundle.unmodelled)?;
+    if let Some(f) = seccomp.as_mut() {
+        f.connect_listener()?;
+    }
+    let state = state::state_json(&rec, Status::Running, None);
     let terminal = process.terminal().unwrap_or(false);
     crate::console::check_flags(terminal, a.detach, a.console_socket.as_deref())?;
     let cgroup_paths = crate::cgroups::subpath::resolve(&rec.cgroup_paths, &a.cgroup)?;
@@ -80,6 +83,8 @@ fn exec_inner(root: &Path, a: &ExecArgs) -> Result<i32> {
         preserve_fds: a.preserve_fds,
         listen_fds,
         close_in_child: &[state_fd],
+        seccomp: seccomp.as_ref(),
+        state: &state,
     };
     // Unlocked (explicitly: the child may still hold a copy of the fd) once
     // the process is in the cgroups, where a delete will find it; a paused
@@ -106,18 +111,6 @@ fn exec_inner(root: &Path, a: &ExecArgs) -> Result<i32> {
         return Ok(0);
     }
     Ok(foreground::wait(pid, master))
-}
-
-/// Container settings an exec'd process must get but this runtime cannot
-/// give it yet: refused rather than silently skipped.
-fn refuse_unapplied(spec: &Spec) -> Result<()> {
-    if spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some()) {
-        // The container's filter must confine exec'd processes too.
-        return Err(Error::NotSupported(
-            "linux.seccomp (exec into a container with a seccomp filter)".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// The process to run: `--process` or the container's own process with the
@@ -179,6 +172,12 @@ fn build_process(a: &ExecArgs, spec: &Spec) -> Result<Process> {
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    if let Some(l) = a.apparmor.as_deref().filter(|s| !s.is_empty()) {
+        p.set_apparmor_profile(Some(l.to_string()));
+    }
+    if let Some(l) = a.process_label.as_deref().filter(|s| !s.is_empty()) {
+        p.set_selinux_label(Some(l.to_string()));
+    }
     crate::spec::validate_process(&p).map_err(|e| match (e, &a.process) {
         (Error::Config { path, msg, .. }, Some(f)) => Error::Config {
             file: f.display().to_string(),
@@ -188,6 +187,7 @@ fn build_process(a: &ExecArgs, spec: &Spec) -> Result<Process> {
         (Error::Config { path, msg, .. }, None) => Error::msg(format!("{path}: {msg}")),
         (e, _) => e,
     })?;
+    crate::security::lsm::check_process(&p)?;
     Ok(p)
 }
 

@@ -96,7 +96,10 @@ pub fn kill(root: &Path, id: &str, sig: &str, all: bool) -> Result<()> {
     let sd = StateDir::open(root, id)?;
     let rec = sd.load()?;
     let st = state::status(&sd.path, &rec);
-    if st == Status::Stopped {
+    // With --all the cgroup's processes are signalled even once the init is
+    // gone, as runc does: the shim sends `kill --all` when the init of a
+    // container without its own pid namespace exits.
+    if st == Status::Stopped && !all {
         return Err(Error::NotRunning);
     }
     if all {
@@ -181,6 +184,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Err(Error::NotExist(_)) if force && root.join(id).is_dir() => {
             return std::fs::remove_dir_all(root.join(id)).ctx(|| "remove state dir");
         }
+        // Like runc: engines force-delete ids they may already have deleted
+        // (the shim's cleanup after `delete`, after a failed create).
+        Err(Error::NotExist(_)) if force => return Ok(()),
         Err(e) => return Err(e),
     };
     let rec = sd.load()?;

@@ -4,9 +4,10 @@
 //! from its own (/proc/<pid>/ns/*, all opened before any is entered), makes
 //! itself non-dumpable, enters the container's pid namespace (only children
 //! can live in it) and forks. The parent places the child in the container's
-//! cgroups and tells it to go on; the child joins the other namespaces (user
-//! first), sets up its terminal, drops privileges as the init does
-//! (`finish`) and execs. A failure in the child comes back over the sync
+//! cgroups and tells it to go on; the child opens its trusted procfs, joins
+//! the other namespaces (user first), sets up its terminal, drops privileges
+//! as the init does (`finish`: LSM labels and the container's seccomp filter
+//! included) and execs. A failure in the child comes back over the sync
 //! channel as one line; EOF on the (close-on-exec) channel means the execve
 //! succeeded.
 
@@ -26,7 +27,8 @@ use super::clone::fork_into;
 use super::finish::{self, Program};
 use crate::cgroups::Placement;
 use crate::error::{Context, Error, Result};
-use crate::security::rlimits;
+use crate::security::procfs::Procfs;
+use crate::security::{rlimits, seccomp};
 
 /// What joining needs, prepared by `container::exec`.
 pub struct ExecArgs<'a> {
@@ -47,6 +49,10 @@ pub struct ExecArgs<'a> {
     /// Runtime fds the child must drop at once (the state directory: a host
     /// directory must never be reachable from inside, CVE-2024-21626).
     pub close_in_child: &'a [RawFd],
+    /// The container's seccomp filter (listener already connected), if any.
+    pub seccomp: Option<&'a seccomp::Filter>,
+    /// The container's state, sent with a seccomp notify fd.
+    pub state: &'a serde_json::Value,
 }
 
 /// Namespaces the child joins, in order: user first, so that it holds
@@ -104,7 +110,12 @@ pub fn spawn(a: &ExecArgs, placed: impl FnOnce()) -> Result<i32> {
     if pid == 0 {
         drop(parent_chan);
         let err = match child(a, &child_chan, &joins) {
-            Ok(program) => finish::exec(&program, a.listen_fds + a.preserve_fds, a.listen_fds),
+            Ok((program, host_pid)) => finish::exec(
+                &program,
+                a.listen_fds + a.preserve_fds,
+                a.listen_fds,
+                a.seccomp.map(|f| (f, a.state, host_pid)),
+            ),
             Err(e) => e,
         };
         let _ = child_chan.send(&Msg::Error(err.to_string()));
@@ -163,8 +174,9 @@ fn drive(a: &ExecArgs, pid: i32, chan: &Channel, placed: impl FnOnce()) -> Resul
     }
 }
 
-/// Child: everything between the fork and execve.
-fn child(a: &ExecArgs, chan: &Channel, joins: &[Ns]) -> Result<Program> {
+/// Child: everything between the fork and execve; returns the program and
+/// the child's host pid (for a seccomp listener).
+fn child(a: &ExecArgs, chan: &Channel, joins: &[Ns]) -> Result<(Program, i32)> {
     for fd in a.close_in_child {
         let _ = nix::unistd::close(*fd);
     }
@@ -174,11 +186,15 @@ fn child(a: &ExecArgs, chan: &Channel, joins: &[Ns]) -> Result<Program> {
     if let Some(l) = process.rlimits() {
         rlimits::apply(l)?;
     }
-    match chan.recv()? {
-        Some(Msg::Setup { .. }) => {}
+    let host_pid = match chan.recv()? {
+        Some(Msg::Setup { pid }) => pid,
         Some(Msg::Error(e)) => return Err(Error::Msg(e)),
         other => return Err(Error::msg(format!("sync: expected setup, got {other:?}"))),
-    }
+    };
+    // Every /proc access below goes through this handle, opened while /proc
+    // is still the runtime's (a private instance for the container's pid
+    // namespace, which this process was born in).
+    let proc = Procfs::private()?;
     for ns in joins {
         nix::sched::setns(&ns.file, ns.flag)
             .ctx(|| format!("exec: join the container's {} namespace", ns.name))?;
@@ -193,10 +209,16 @@ fn child(a: &ExecArgs, chan: &Channel, joins: &[Ns]) -> Result<Program> {
         crate::console::setup(root.as_raw_fd(), socket, &opts)?;
     }
     finish::set_umask(process);
-    finish::drop_privileges(process)?;
-    finish::enter_cwd(process.cwd())?;
-    finish::resolve(
+    finish::drop_privileges(
+        process,
+        proc,
+        a.listen_fds + a.preserve_fds,
+        a.seccomp.map(|f| (f, a.state, host_pid)),
+    )?;
+    crate::rootfs::safepath::chdir_in_root(process.cwd())?;
+    let program = finish::resolve(
         process.args().as_deref().unwrap_or_default(),
         process.env().as_deref().unwrap_or_default(),
-    )
+    )?;
+    Ok((program, host_pid))
 }

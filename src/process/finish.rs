@@ -1,11 +1,13 @@
 //! The last steps every container process takes, shared by the container
 //! init (`init`) and processes joined to a running container (`exec`):
-//! privilege drop, working directory, program resolution and execve.
+//! privilege drop, program resolution and execve.
 //!
 //! Both callers run these in the spec's order: umask, rlimits (callers place
 //! them: `exec` must set them before it enters a user namespace), then
-//! no_new_privs → bounding set → user and groups → capability sets → cwd →
-//! program → execve.
+//! no_new_privs → bounding set → LSM labels → fds close-on-exec → an early
+//! seccomp filter → user and groups → capability sets; the caller enters the
+//! cwd (`rootfs::safepath::chdir_in_root`); then program → late seccomp
+//! filter → execve.
 
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -16,7 +18,13 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use oci_spec::runtime::Process;
 
 use crate::error::{Context, Error, Result};
-use crate::security::{caps::CapSets, user};
+use crate::security::procfs::Procfs;
+use crate::security::seccomp::Filter;
+use crate::security::{caps::CapSets, lsm, user};
+
+/// A seccomp filter to load, with the container state and pid that a
+/// `listenerPath` receives along with the notify fd.
+pub type Seccomp<'a> = (&'a Filter, &'a serde_json::Value, i32);
 
 /// What the final execve takes.
 pub struct Program {
@@ -31,9 +39,18 @@ pub fn set_umask(process: &Process) {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask & 0o777));
 }
 
-/// no_new_privs, bounding set, user and groups, then the other capability
-/// sets: the order in which each step still has the privilege it needs.
-pub fn drop_privileges(process: &Process) -> Result<()> {
+/// no_new_privs, bounding set, LSM labels, an early seccomp filter, user and
+/// groups, then the other capability sets: the order in which each step
+/// still has the privilege it needs. Every fd from 3 + `keep_fds` is marked
+/// close-on-exec before the filter loads (it may forbid close_range later).
+/// `proc` (the trusted procfs handle, opened while /proc was the runtime's)
+/// is closed after the user switch.
+pub fn drop_privileges(
+    process: &Process,
+    proc: Procfs,
+    keep_fds: u32,
+    seccomp: Option<Seccomp>,
+) -> Result<()> {
     if process.no_new_privileges().unwrap_or(false) {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -42,31 +59,41 @@ pub fn drop_privileges(process: &Process) -> Result<()> {
     }
     let caps = CapSets::from_spec(process.capabilities().as_ref())?;
     caps.apply_bounding()?;
-    user::switch(process.user(), setgroups_allowed())?;
+    lsm::apply_process_labels(&proc, process)?;
+    // Inherited fds must not reach the container (CVE-2024-21626); marked
+    // here too, before an early seccomp filter could forbid close_range.
+    mark_cloexec(3 + keep_fds).ctx(|| "mark fds close-on-exec")?;
+    if let Some((f, state, pid)) = seccomp.filter(|(f, _, _)| f.early) {
+        f.load(state, pid)?;
+    }
+    user::switch(process.user(), setgroups_allowed(&proc))?;
+    drop(proc);
     caps.apply_process()
 }
 
 /// Whether setgroups(2) is allowed here (it is not in a user namespace whose
 /// /proc/self/setgroups says "deny").
-fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups")
+fn setgroups_allowed(proc: &Procfs) -> bool {
+    proc.read("self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true)
 }
 
-/// Enters `process.cwd` and checks that it is reachable from the process's
-/// root. A cwd given as `/proc/self/fd/N` of an inherited host directory fd
-/// would otherwise put the process outside the container (CVE-2024-21626):
-/// getcwd(3) then fails with ENOENT ("(unreachable)" path).
-pub fn enter_cwd(cwd: &Path) -> Result<()> {
-    nix::unistd::chdir(cwd).ctx(|| format!("process.cwd: chdir {}", cwd.display()))?;
-    match nix::unistd::getcwd() {
-        Ok(p) if p.is_absolute() => Ok(()),
-        _ => Err(Error::msg(format!(
-            "process.cwd: {} is outside the container's root (possible container breakout)",
-            cwd.display()
-        ))),
+/// close_range(first, ~0, CLOSE_RANGE_CLOEXEC).
+fn mark_cloexec(first: u32) -> std::io::Result<()> {
+    // SAFETY: close_range with CLOEXEC only flags fds; no memory is touched.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
     }
+    Ok(())
 }
 
 /// Resolves the executable as execvp would, with the process's own PATH.
@@ -143,13 +170,13 @@ pub fn check_passed_fds(n: u32) -> Result<()> {
 }
 
 /// The last step: clean signal state, fds past stdio and the `keep_fds`
-/// passed ones close on exec, socket activation variables, execve. Returns
-/// only on failure.
+/// passed ones close on exec, socket activation variables, a late seccomp
+/// filter, execve. Returns only on failure.
 ///
 /// `listen_fds` > 0 sets `LISTEN_FDS`; whenever the environment carries
 /// `LISTEN_FDS`, `LISTEN_PID` becomes this process's pid as it sees it (the
 /// caller cannot know it beforehand: 1 for an init in a new pid namespace).
-pub fn exec(p: &Program, keep_fds: u32, listen_fds: u32) -> Error {
+pub fn exec(p: &Program, keep_fds: u32, listen_fds: u32, seccomp: Option<Seccomp>) -> Error {
     let mut envp = p.envp.clone();
     if listen_fds > 0 {
         set_env(&mut envp, "LISTEN_FDS", &listen_fds.to_string());
@@ -167,16 +194,20 @@ pub fn exec(p: &Program, keep_fds: u32, listen_fds: u32) -> Error {
     unsafe {
         let _ = nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
     }
-    // Every fd past stdio and the passed ones is closed by the execve.
-    let first = 3 + keep_fds;
-    // SAFETY: close_range with CLOEXEC only flags fds; no memory is touched.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
+    // Every fd past stdio and the passed ones is closed by the execve. An
+    // early seccomp filter may forbid close_range: then the marking done
+    // before it loaded stands (every fd opened since is close-on-exec).
+    if let Err(e) = mark_cloexec(3 + keep_fds) {
+        if !seccomp.is_some_and(|(f, _, _)| f.early) {
+            return Error::msg(format!("mark fds close-on-exec: {e}"));
+        }
+    }
+    // As late as possible: only the execve (and, for NOTIFY, the send of
+    // the notify fd) run under the filter.
+    if let Some((f, state, pid)) = seccomp.filter(|(f, _, _)| !f.early) {
+        if let Err(e) = f.load(state, pid) {
+            return e;
+        }
     }
     let e = nix::unistd::execve(&p.path, &p.argv, &envp).unwrap_err();
     Error::msg(format!(

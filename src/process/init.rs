@@ -5,9 +5,9 @@
 //! Steps: wait for the parent (id maps, cgroup) → join/unshare namespaces →
 //! hostname → mounts and devices → prestart/createRuntime (parent) and
 //! createContainer hooks → sysctl → masked/readonly paths → pivot_root →
-//! terminal → rlimits, no_new_privs, capabilities, user → cwd → report ready
-//! → wait for `start` → startContainer hooks → execve (the last steps are
-//! shared with `exec`, in `finish`).
+//! terminal → rlimits, no_new_privs, capabilities, LSM labels, seccomp, user
+//! → cwd → report ready → wait for `start` → startContainer hooks → execve
+//! (the last steps are shared with `exec`, in `finish`).
 
 use std::ffi::CString;
 use std::fs::File;
@@ -22,7 +22,8 @@ use super::finish::{self, Program};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsCtx};
-use crate::security::rlimits;
+use crate::security::procfs::Procfs;
+use crate::security::{rlimits, seccomp};
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub struct InitCtx<'a> {
@@ -46,8 +47,12 @@ pub struct InitCtx<'a> {
     pub cgroup_paths: &'a [PathBuf],
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// `--no-new-keyring`: keep the caller's session keyring.
+    pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// The compiled seccomp filter, if any.
+    pub seccomp: Option<&'a seccomp::Filter>,
     /// Socket-activation fds passed on before the preserved ones.
     pub listen_fds: u32,
     /// With `process.terminal`: the socket to send the pty master over.
@@ -56,6 +61,10 @@ pub struct InitCtx<'a> {
 
 /// Runs the init; returns only with the exit code of a failed init.
 pub fn run(ctx: InitCtx) -> i32 {
+    // CVE-2016-9962: until execve, no process of the container may ptrace
+    // the init or open its /proc files (fds, exe, memory).
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let mut pid = 0;
     let program = match prepare(&ctx, &mut pid) {
         Ok(p) => p,
@@ -125,7 +134,17 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
     if !ctx.plan.unshare_flags.is_empty() {
         nix::sched::unshare(ctx.plan.unshare_flags).ctx(|| "unshare namespaces")?;
     }
+    if !ctx.no_new_keyring {
+        crate::security::keyring::join_new(ctx.id)?;
+    }
+    let new_net = nix::sched::CloneFlags::CLONE_NEWNET;
+    if ctx.plan.clone_flags.contains(new_net) || ctx.plan.unshare_flags.contains(new_net) {
+        crate::net::loopback_up()?;
+    }
     let spec = ctx.spec;
+    // Every /proc write below goes through this handle, opened while /proc
+    // is still the runtime's.
+    let proc = Procfs::private()?;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).ctx(|| "hostname: sethostname")?;
     }
@@ -174,7 +193,7 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
     }
 
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
-        crate::sysctl::apply(sysctl, ctx.plan)?;
+        crate::sysctl::apply(sysctl, ctx.plan, &proc)?;
     }
     let process = spec
         .process()
@@ -192,12 +211,22 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Program> {
     if let Some(l) = process.rlimits() {
         rlimits::apply(l)?;
     }
-    finish::drop_privileges(process)?;
-    finish::enter_cwd(process.cwd())?;
+    let state = state_value(ctx, pid, "creating");
+    finish::drop_privileges(
+        process,
+        proc,
+        ctx.listen_fds + ctx.preserve_fds,
+        ctx.seccomp.map(|f| (f, &state, pid)),
+    )?;
+    rootfs::safepath::chdir_in_root(process.cwd())?;
     finish::resolve(
         process.args().as_deref().unwrap_or_default(),
         process.env().as_deref().unwrap_or_default(),
     )
+}
+
+fn state_value(ctx: &InitCtx, pid: i32, status: &str) -> serde_json::Value {
+    serde_json::from_str(&state_json(ctx, pid, status)).unwrap_or_default()
 }
 
 /// After `start`: startContainer hooks, then execve. Returns only on failure.
@@ -215,5 +244,11 @@ fn start(ctx: &InitCtx, pid: i32, p: &Program) -> Error {
             return e;
         }
     }
-    finish::exec(p, ctx.listen_fds + ctx.preserve_fds, ctx.listen_fds)
+    let state = state_value(ctx, pid, "created");
+    finish::exec(
+        p,
+        ctx.listen_fds + ctx.preserve_fds,
+        ctx.listen_fds,
+        ctx.seccomp.map(|f| (f, &state, pid)),
+    )
 }

@@ -36,12 +36,16 @@ pub struct SpawnArgs<'a> {
     pub placement: &'a Placement,
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// `--no-new-keyring`.
+    pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
     /// Socket-activation fds passed on before the preserved ones.
     pub listen_fds: u32,
     /// With `process.terminal`: where the init sends the pty master.
     pub console: Option<RawFd>,
+    /// The compiled seccomp filter, if any.
+    pub seccomp: Option<&'a crate::security::seccomp::Filter>,
 }
 
 /// Clones and sets up the init; returns its host pid once it waits for `start`.
@@ -76,9 +80,11 @@ pub fn spawn(a: &SpawnArgs) -> Result<i32> {
             listener,
             cgroup_paths: &a.placement.paths,
             no_pivot: a.no_pivot,
+            no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
             listen_fds: a.listen_fds,
             console: a.console,
+            seccomp: a.seccomp,
         });
         // SAFETY: _exit ends the child without running the parent's atexit
         // handlers or flushing its copied stdio buffers a second time.
@@ -124,7 +130,11 @@ fn drive(a: &SpawnArgs, plan: &Plan, pid: i32, chan: &channel::Channel) -> Resul
     }
     a.placement.join(pid)?;
     if let Some(score) = a.spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
-        std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
+        crate::security::procfs::Procfs::host()?
+            .write(
+                &format!("{pid}/oom_score_adj"),
+                score.to_string().as_bytes(),
+            )
             .ctx(|| "process.oomScoreAdj")?;
     }
     chan.send(&Msg::Setup { pid })?;

@@ -11,7 +11,7 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, Mode, SFlag};
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 
-use super::safepath::{ensure_in_root, fd_path, open_in_root, Kind};
+use super::safepath::{ensure_in_root, fd_path, Kind};
 use crate::error::{Context, Error, Result};
 
 const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
@@ -32,7 +32,7 @@ const DEFAULT_LINKS: &[(&str, &str)] = &[
 ];
 
 /// Creates the default device nodes and symlinks in the rootfs's /dev.
-pub fn create_default(root: &File, userns: bool, _dev_mounted: bool) -> Result<()> {
+pub fn create_default(root: &File, userns: bool) -> Result<()> {
     let dev =
         ensure_in_root(root.as_raw_fd(), Path::new("/dev"), Kind::Dir).ctx(|| "create /dev")?;
     let devdir = File::open(fd_path(&dev)).ctx(|| "open /dev")?;
@@ -184,7 +184,6 @@ fn make_node(
                 None::<&str>,
             )
             .ctx(|| format!("bind {} for {}", src.display(), path.display()))?;
-            let _ = open_in_root;
             Ok(())
         }
         Err(e) => Err(e).ctx(|| format!("mknod {}", path.display())),

@@ -11,6 +11,7 @@ pub mod safepath;
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -43,27 +44,41 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<File> {
         None::<&str>,
     )
     .ctx(|| "make / rslave")?;
-    mount(
-        Some(ctx.rootfs),
-        ctx.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .ctx(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
-    let root = File::open(ctx.rootfs).ctx(|| format!("open rootfs {}", ctx.rootfs.display()))?;
-    let mut dev_mounted = false;
+    // The rootfs path is resolved once; the bind and everything after it
+    // work from that fd.
+    let rootfs: OwnedFd = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(ctx.rootfs)
+        .ctx(|| format!("open rootfs {}", ctx.rootfs.display()))?
+        .into();
+    let root = match safepath::bind_onto(rootfs.as_raw_fd(), &rootfs, true, 0, 0) {
+        Ok(fd) => File::from(fd),
+        // Before Linux 5.2: the classic bind, by the fd, then the new mount.
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            let t = fd_path(&rootfs);
+            mount(
+                Some(t.as_str()),
+                t.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .ctx(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
+            File::open(ctx.rootfs).ctx(|| format!("open rootfs {}", ctx.rootfs.display()))?
+        }
+        Err(e) => return Err(e).ctx(|| format!("bind rootfs {}", ctx.rootfs.display())),
+    };
     let mut dev_bind = false;
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
         let dest = safepath::clean(m.destination());
         if dest == Path::new("dev") {
-            dev_mounted = true;
             dev_bind = is_bind(m);
         }
         mount_entry(ctx, &root, m, i)?;
     }
     if !dev_bind {
-        devices::create_default(&root, ctx.userns, dev_mounted)?;
+        devices::create_default(&root, ctx.userns)?;
     }
     devices::create_config(&root, ctx.spec, ctx.userns)?;
     Ok(root)
@@ -114,34 +129,82 @@ fn mount_entry(ctx: &RootfsCtx, root: &File, m: &Mount, i: usize) -> Result<()> 
         return mount_cgroup(ctx, root, m, &opts).ctx(what);
     }
     if opts.bind || typ == "bind" {
+        // A bind mount takes no filesystem data: an option we do not know
+        // would be dropped silently, so it is an error.
+        if !opts.data.is_empty() {
+            return Err(Error::msg(format!(
+                "{where_}.options: unknown option(s) for a bind mount: {}",
+                opts.data
+            )));
+        }
         let src = m
             .source()
             .clone()
             .ok_or_else(|| Error::msg(format!("{where_}.source: a bind mount needs a source")))?;
-        let meta = std::fs::metadata(&src).ctx(|| format!("{where_}.source {}", src.display()))?;
-        let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+        // The source is opened once (a host path: symlinks are followed, as
+        // runc does) and mounted from that fd, with its flags, onto the
+        // target fd: no path is resolved twice.
+        let sfd: OwnedFd = File::options()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(&src)
+            .ctx(|| format!("{where_}.source {}", src.display()))?
+            .into();
+        let meta = nix::sys::stat::fstat(sfd.as_raw_fd())
+            .ctx(|| format!("{where_}.source {}", src.display()))?;
+        let kind = if meta.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            Kind::Dir
+        } else {
+            Kind::File
+        };
         let target = ensure_in_root(root.as_raw_fd(), dest, kind).ctx(what)?;
-        let t = fd_path(&target);
-        let mut flags = MsFlags::MS_BIND;
-        if opts.recursive {
-            flags |= MsFlags::MS_REC;
-        }
-        mount(Some(&src), t.as_str(), None::<&str>, flags, None::<&str>).ctx(what)?;
-        // Bind ignores the other flags: apply them with a remount of the new mount.
+        // Like a remount with the listed flags: "rw" (no ro) makes a
+        // read-only source writable; nosuid/nodev/noexec are only added.
         let extra = opts.flags - MsFlags::MS_REMOUNT;
-        if !extra.is_empty() {
-            let target = open_in_root(root.as_raw_fd(), dest, libc::O_PATH).ctx(what)?;
-            let t = fd_path(&target);
-            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | locked_flags(&t);
-            mount(None::<&str>, t.as_str(), None::<&str>, flags, None::<&str>)
-                .ctx(|| format!("{}: remount with {:?}", what(), extra))?;
+        let set = mount_attrs(extra);
+        let clear = if !extra.is_empty() && set & safepath::attr::RDONLY == 0 {
+            safepath::attr::RDONLY
+        } else {
+            0
+        };
+        let tree = match safepath::bind_onto(sfd.as_raw_fd(), &target, opts.recursive, set, clear) {
+            Ok(tree) => tree,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                legacy_bind(&fd_path(&sfd), root, dest, &target, opts.recursive, extra).ctx(what)?
+            }
+            Err(e) => return Err(e).ctx(what),
+        };
+        let t = fd_path(&tree);
+        for p in &opts.propagation {
+            mount(None::<&str>, t.as_str(), None::<&str>, *p, None::<&str>)
+                .ctx(|| format!("{}: set propagation {p:?}", what()))?;
         }
-        return set_propagation(root, dest, &opts.propagation).ctx(what);
+        return Ok(());
+    }
+    if typ == "proc" || typ == "sysfs" {
+        // CVE-2019-19921, CVE-2023-27561: a symlink there would take the
+        // mount (and everything later done through it) elsewhere.
+        match safepath::open_in_root_nofollow(root.as_raw_fd(), dest, libc::O_PATH) {
+            Ok(fd) if !std::fs::metadata(fd_path(&fd)).is_ok_and(|m| m.is_dir()) => {
+                return Err(Error::msg(format!(
+                    "{}: {typ} must be mounted on ordinary directory",
+                    what()
+                )))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(Error::msg(format!(
+                    "{}: {typ} must be mounted on ordinary directory (a symlink is in the way)",
+                    what()
+                )))
+            }
+            _ => {}
+        }
     }
     let target = ensure_in_root(root.as_raw_fd(), dest, Kind::Dir).ctx(what)?;
     let t = fd_path(&target);
     let src = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
-    let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+    let data = crate::security::lsm::mount_data(ctx.spec, &typ, &opts.data);
+    let data = (!data.is_empty()).then_some(data.as_str());
     let res = mount(Some(&src), t.as_str(), Some(typ.as_str()), opts.flags, data);
     match res {
         Ok(()) => {}
@@ -166,6 +229,74 @@ fn mount_entry(ctx: &RootfsCtx, root: &File, m: &Mount, i: usize) -> Result<()> 
         Err(e) => return Err(e).ctx(what),
     }
     set_propagation(root, dest, &opts.propagation).ctx(what)
+}
+
+/// Kernels before 5.12 (no mount_setattr): bind with mount(2), then remount
+/// the new mount with `flags`. The remount needs the new mount, which the
+/// target fd does not name: only the last component is looked up again, in
+/// its parent resolved inside the root, without following a symlink.
+fn legacy_bind(
+    src: &str,
+    root: &File,
+    dest: &Path,
+    target: &OwnedFd,
+    recursive: bool,
+    flags: MsFlags,
+) -> Result<OwnedFd> {
+    let mut bind = MsFlags::MS_BIND;
+    if recursive {
+        bind |= MsFlags::MS_REC;
+    }
+    let t = fd_path(target);
+    mount(Some(src), t.as_str(), None::<&str>, bind, None::<&str>).ctx(|| "bind")?;
+    let rel = safepath::clean(dest);
+    let parent = open_in_root(
+        root.as_raw_fd(),
+        rel.parent().unwrap_or(Path::new("")),
+        libc::O_PATH | libc::O_DIRECTORY,
+    )
+    .ctx(|| "reopen parent")?;
+    let name = rel.file_name().unwrap_or_default();
+    let raw = nix::fcntl::openat(
+        Some(parent.as_raw_fd()),
+        name,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| "reopen the new mount")?;
+    // SAFETY: openat just returned this fd, owned from here on.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    if !flags.is_empty() {
+        let t = fd_path(&fd);
+        let f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked_flags(&t);
+        mount(None::<&str>, t.as_str(), None::<&str>, f, None::<&str>).ctx(|| "remount")?;
+    }
+    Ok(fd)
+}
+
+/// The mount_setattr attributes for mount(2) flags of a bind mount.
+fn mount_attrs(f: MsFlags) -> u64 {
+    use safepath::attr;
+    let mut a = 0;
+    for (flag, bit) in [
+        (MsFlags::MS_RDONLY, attr::RDONLY),
+        (MsFlags::MS_NOSUID, attr::NOSUID),
+        (MsFlags::MS_NODEV, attr::NODEV),
+        (MsFlags::MS_NOEXEC, attr::NOEXEC),
+        (MsFlags::MS_NODIRATIME, attr::NODIRATIME),
+    ] {
+        if f.contains(flag) {
+            a |= bit;
+        }
+    }
+    if f.contains(MsFlags::MS_NOATIME) {
+        a |= attr::NOATIME;
+    } else if f.contains(MsFlags::MS_STRICTATIME) {
+        a |= attr::STRICTATIME;
+    } else if f.contains(MsFlags::MS_RELATIME) {
+        a |= attr::RELATIME;
+    }
+    a
 }
 
 fn set_propagation(root: &File, dest: &Path, props: &[MsFlags]) -> Result<()> {
@@ -269,6 +400,20 @@ fn mount_cgroup(
 /// /dev/null on files) and makes `linux.readonlyPaths` read-only.
 pub fn mask_and_protect(root: &File, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
+    // CVE-2025-31133: the mask source is the runtime's /dev/null (this runs
+    // before pivot_root), checked to be the null device, and mounted from
+    // that fd, so nothing can substitute another file for it.
+    let null = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+        .open("/dev/null")
+        .ctx(|| "open /dev/null")?;
+    let st = nix::sys::stat::fstat(null.as_raw_fd()).ctx(|| "stat /dev/null")?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(1, 3) {
+        return Err(Error::msg("/dev/null is not the null device (1:3)"));
+    }
+    let null = OwnedFd::from(null);
+    let null_src = fd_path(&null);
     for p in linux
         .and_then(|l| l.masked_paths().as_ref())
         .into_iter()
@@ -295,7 +440,7 @@ pub fn mask_and_protect(root: &File, spec: &Spec) -> Result<()> {
             )
         } else {
             mount(
-                Some("/dev/null"),
+                Some(null_src.as_str()),
                 t.as_str(),
                 None::<&str>,
                 MsFlags::MS_BIND,
@@ -314,21 +459,17 @@ pub fn mask_and_protect(root: &File, spec: &Spec) -> Result<()> {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(e).ctx(|| format!("linux.readonlyPaths: {p}")),
         };
-        let t = fd_path(&fd);
-        mount(
-            Some(t.as_str()),
-            t.as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .ctx(|| format!("linux.readonlyPaths: bind {p}"))?;
-        let fd = open_in_root(root.as_raw_fd(), Path::new(p), libc::O_PATH)
-            .ctx(|| format!("linux.readonlyPaths: {p}"))?;
-        let t = fd_path(&fd);
-        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(&t);
-        mount(None::<&str>, t.as_str(), None::<&str>, flags, None::<&str>)
-            .ctx(|| format!("linux.readonlyPaths: remount {p} read-only"))?;
+        // The path is resolved once: a read-only copy of the tree at the fd
+        // is mounted onto the same fd (youki GHSA-3q8j-pf29-vwv8 resolved it
+        // again for the remount, and a race left it writable).
+        match safepath::bind_readonly_onto(&fd) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                let t = fd_path(&fd);
+                legacy_bind(&t, root, Path::new(p), &fd, true, MsFlags::MS_RDONLY).map(drop)
+            }
+            r => r.ctx(|| "bind read-only"),
+        }
+        .ctx(|| format!("linux.readonlyPaths: {p}"))?;
     }
     Ok(())
 }
@@ -388,6 +529,3 @@ pub fn finish(spec: &Spec) -> Result<()> {
     }
     Ok(())
 }
-
-/// Keeps an fd alive while a path derived from it is in use.
-pub fn keep(_fd: &OwnedFd) {}

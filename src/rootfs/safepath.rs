@@ -13,10 +13,37 @@ use std::path::{Component, Path, PathBuf};
 
 /// The kernel's `struct open_how` for openat2(2).
 #[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
+pub struct OpenHow {
+    /// open(2) flags.
+    pub flags: u64,
+    /// Mode for O_CREAT.
+    pub mode: u64,
+    /// RESOLVE_* flags.
+    pub resolve: u64,
+}
+
+/// openat2(2), retried on EAGAIN/EINTR (a rename raced the lookup).
+pub fn openat2(dir: RawFd, path: &std::ffi::CStr, how: &OpenHow) -> io::Result<OwnedFd> {
+    loop {
+        // SAFETY: `how` and `path` are valid for the call; the result is a new fd or -1.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir,
+                path.as_ptr(),
+                how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: the kernel just gave us this fd.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EAGAIN) && e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
 }
 
 /// Opens `path` (taken as relative to `root`) with RESOLVE_IN_ROOT.
@@ -33,26 +60,54 @@ pub fn open_in_root(root: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd>
         mode: 0,
         resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
     };
-    loop {
-        // SAFETY: `how` and `c` are valid for the call; the result is a new fd or -1.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root,
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: the kernel just gave us this fd.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        }
-        let e = io::Error::last_os_error();
-        // openat2 may ask us to retry when a rename raced the lookup.
-        if e.raw_os_error() != Some(libc::EAGAIN) && e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
+    openat2(root, &c, &how)
+}
+
+/// Opens `path` in `root` refusing every symlink on the way: for the
+/// destinations that must be ordinary directories (proc, sysfs).
+pub fn open_in_root_nofollow(root: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    let rel = clean(path);
+    let c = CString::new(if rel.as_os_str().is_empty() {
+        b".".to_vec()
+    } else {
+        rel.as_os_str().as_bytes().to_vec()
+    })
+    .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_SYMLINKS,
+    };
+    openat2(root, &c, &how)
+}
+
+/// `process.cwd` (CVE-2024-21626): resolved inside the current root with no
+/// magic link (so `/proc/self/fd/N` cannot name a runtime fd), entered with
+/// fchdir, and checked to be reachable from the root afterwards.
+pub fn chdir_in_root(cwd: &Path) -> crate::error::Result<()> {
+    use crate::error::{Context, Error};
+    let what = || format!("process.cwd: chdir {}", cwd.display());
+    let root = std::fs::File::open("/").ctx(what)?;
+    let rel = cwd.as_os_str().as_bytes();
+    let rel = match rel.iter().position(|b| *b != b'/') {
+        Some(i) => &rel[i..],
+        None => b".".as_slice(),
+    };
+    let c = CString::new(rel).map_err(|_| Error::msg(format!("{}: NUL in path", what())))?;
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    let fd = openat2(root.as_raw_fd(), &c, &how).ctx(what)?;
+    nix::unistd::fchdir(fd.as_raw_fd()).ctx(what)?;
+    // getcwd fails, or says "(unreachable)", outside the root.
+    match std::env::current_dir() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => Err(Error::msg(format!(
+            "{}: the directory is outside the container root (possible container breakout)",
+            what()
+        ))),
     }
 }
 
@@ -147,6 +202,116 @@ pub fn ensure_in_root(root: RawFd, path: &Path, kind: Kind) -> io::Result<OwnedF
 /// The magic-link path that names an open fd, for mount(2) targets.
 pub fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Mount attributes for `bind_onto` (the kernel's MOUNT_ATTR_* bits).
+pub mod attr {
+    /// Read-only.
+    pub const RDONLY: u64 = 0x1;
+    /// No setuid.
+    pub const NOSUID: u64 = 0x2;
+    /// No devices.
+    pub const NODEV: u64 = 0x4;
+    /// No exec.
+    pub const NOEXEC: u64 = 0x8;
+    /// Relative atime (the atime mode is a 3-value field).
+    pub const RELATIME: u64 = 0x0;
+    /// No atime.
+    pub const NOATIME: u64 = 0x10;
+    /// Strict atime.
+    pub const STRICTATIME: u64 = 0x20;
+    /// The atime field mask.
+    pub const ATIME_MASK: u64 = 0x70;
+    /// No directory atime.
+    pub const NODIRATIME: u64 = 0x80;
+}
+
+/// Bind-mounts the mount tree at `src` (recursively if asked) onto `target`
+/// with mount attributes `set`, all by fd (open_tree, mount_setattr,
+/// move_mount): no path is looked up again, so nothing can be swapped in
+/// between. Returns an fd on the root of the new mount.
+pub fn bind_onto(
+    src: RawFd,
+    target: &OwnedFd,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let cvt = |r: libc::c_long| {
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as RawFd)
+        }
+    };
+    let rec = if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: open_tree on our fd with an empty path; a new fd or -1.
+    let tree = cvt(unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            src,
+            c"".as_ptr(),
+            OPEN_TREE_CLONE
+                | rec
+                | libc::AT_EMPTY_PATH as libc::c_uint
+                | libc::O_CLOEXEC as libc::c_uint,
+        )
+    })?;
+    // SAFETY: the fd is new and owned here.
+    let tree = unsafe { OwnedFd::from_raw_fd(tree) };
+    if set != 0 || clear != 0 {
+        let a = MountAttr {
+            attr_set: set,
+            // Setting an atime mode needs the field cleared first.
+            attr_clr: clear
+                | if set & attr::ATIME_MASK != 0 {
+                    attr::ATIME_MASK
+                } else {
+                    0
+                },
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // SAFETY: mount_setattr reads `a`, which outlives the call.
+        cvt(unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                tree.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH as libc::c_uint | rec,
+                &a as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            )
+        })?;
+    }
+    // SAFETY: move_mount between two fds we own, empty paths.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })?;
+    Ok(tree)
+}
+
+/// Mounts a read-only copy of the mount tree at `fd` onto `fd` itself.
+pub fn bind_readonly_onto(fd: &OwnedFd) -> io::Result<()> {
+    bind_onto(fd.as_raw_fd(), fd, true, attr::RDONLY, 0).map(drop)
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ const ROOTFS_DIRS: &[&str] = &[
 pub fn rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS.get_or_init(|| {
-        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let base = rootfs_base();
         fs::create_dir_all(&base).unwrap();
         fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
         let dir = base.join("mydocker-test-rootfs");
@@ -123,6 +123,26 @@ pub fn rootfs() -> &'static Path {
         unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_UN) };
         dir
     })
+}
+
+/// Where the shared rootfs lives: cargo's target tmp dir, unless one of its
+/// ancestors is not world-searchable (a checkout under /root, say), which
+/// would hide the rootfs from the unprivileged root of a user namespace; then
+/// a per-checkout directory under /tmp.
+fn rootfs_base() -> PathBuf {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let searchable = target.ancestors().skip(1).all(|a| {
+        fs::metadata(a)
+            .map(|m| m.permissions().mode() & 0o001 != 0)
+            .unwrap_or(false)
+    });
+    if searchable {
+        return target;
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    target.hash(&mut h);
+    PathBuf::from(format!("/tmp/mydocker-test-{:016x}", h.finish()))
 }
 
 fn build_rootfs(r: &Path) {
