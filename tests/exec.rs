@@ -564,3 +564,38 @@ fn exec_gets_the_containers_seccomp_filter() {
     out.ok();
     assert!(out.stdout.ends_with("refused\n"), "{out}");
 }
+
+#[test]
+fn exec_joins_the_containers_session_keyring() {
+    let t = Ctx::new("execkeys");
+    let mut cfg = sleeper(&t);
+    // /proc/keys is masked by default; a uid-1000 process sees in it only
+    // the keyrings it possesses (they are owned by root).
+    cfg["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|p| p != "/proc/keys");
+    start(&t, &cfg);
+    const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
+    const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+    let mine = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_GET_KEYRING_ID,
+            KEY_SPEC_SESSION_KEYRING,
+            0,
+        )
+    };
+    assert!(mine > 0, "no session keyring here");
+    let out = exec(&t, &["--user", "1000:1000", &t.id, "cat", "/proc/keys"]);
+    out.ok();
+    assert!(
+        out.stdout.contains(&format!("_ses.{}:", t.id)),
+        "not in the container's keyring\n{out}"
+    );
+    let ours = format!("{mine:08x} ");
+    assert!(
+        !out.stdout.lines().any(|l| l.starts_with(&ours)),
+        "the caller's session keyring {ours}reached the container\n{out}"
+    );
+}

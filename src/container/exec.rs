@@ -75,6 +75,7 @@ fn exec_inner(root: &Path, a: &ExecArgs) -> Result<i32> {
     }
     let state_fd = sd.dir.as_raw_fd();
     let args = join::ExecArgs {
+        id: &a.id,
         init_pid: rec.pid,
         init_start_time: rec.start_time,
         process: &process,

@@ -32,6 +32,8 @@ use crate::security::{rlimits, seccomp};
 
 /// What joining needs, prepared by `container::exec`.
 pub struct ExecArgs<'a> {
+    /// Container id (names its session keyring).
+    pub id: &'a str,
     /// Host pid of the container init.
     pub init_pid: i32,
     /// Its recorded start time: the namespaces opened must be its own.
@@ -199,6 +201,16 @@ fn child(a: &ExecArgs, chan: &Channel, joins: &[Ns]) -> Result<(Program, i32)> {
         nix::sched::setns(&ns.file, ns.flag)
             .ctx(|| format!("exec: join the container's {} namespace", ns.name))?;
     }
+    if joins.iter().any(|ns| ns.flag == CloneFlags::CLONE_NEWUSER) {
+        // Become root of the user namespace, as the init did.
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .ctx(|| "exec: setgid 0 in the container's user namespace")?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .ctx(|| "exec: setuid 0 in the container's user namespace")?;
+    }
+    // The container's session keyring (runc's setns process joins it by
+    // name too), never the caller's: its keys must not reach the container.
+    crate::security::keyring::join_new(a.id)?;
     if process.terminal().unwrap_or(false) {
         let socket = a
             .console
