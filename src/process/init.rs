@@ -4,10 +4,11 @@
 //!
 //! Steps: wait for the parent (id maps, cgroup) → join/unshare namespaces →
 //! hostname → mounts and devices → prestart/createRuntime (parent) and
-//! createContainer hooks → sysctl → masked/readonly paths → pivot_root →
-//! terminal → rlimits, no_new_privs, capabilities, LSM labels, seccomp, user
-//! → cwd → report ready → wait for `start` → startContainer hooks → execve
-//! (the last steps are shared with `exec`, in `finish`).
+//! createContainer hooks → sysctl → terminal (pty, /dev/console) →
+//! masked/readonly paths → pivot_root → rlimits, no_new_privs, capabilities,
+//! LSM labels, seccomp, user → cwd → report ready → wait for `start` →
+//! startContainer hooks → execve (the last steps are shared with `exec`, in
+//! `finish`).
 
 use std::ffi::CString;
 use std::fs::File;
