@@ -382,6 +382,39 @@ fn tmpfs_mount() {
     assert_eq!(lines[3], "tmpfs", "{out}");
 }
 
+/// `tmpcopyup` (podman's --tmpfs): the tmpfs starts with a copy of what the
+/// image had there, modes and owners kept; writes stay in the tmpfs.
+#[test]
+fn tmpfs_tmpcopyup_copies_the_image_directory() {
+    let t = Ctx::new("tmpcopyup");
+    let mut cfg = t.spec_sh(
+        "grep -c '^root:' /etc/passwd; stat -c '%a %u' /etc /etc/passwd; \
+         echo new > /etc/added && cat /etc/added; \
+         grep ' /etc ' /proc/self/mounts | cut -d' ' -f3",
+    );
+    add_mount(
+        &mut cfg,
+        json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "nodev", "tmpcopyup"]}),
+    );
+    let out = t.run_ok(&cfg);
+    let etc = fs::metadata(rootfs().join("etc")).unwrap();
+    let passwd = fs::metadata(rootfs().join("etc/passwd")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let expect = format!(
+        "1\n{:o} {}\n{:o} {}\nnew\ntmpfs\n",
+        etc.mode() & 0o7777,
+        etc.uid(),
+        passwd.mode() & 0o7777,
+        passwd.uid()
+    );
+    assert_eq!(out, expect);
+    assert!(
+        !rootfs().join("etc/added").exists(),
+        "write leaked into the image"
+    );
+}
+
 #[test]
 fn mount_destination_created_in_tmpfs() {
     // a destination that does not exist in the rootfs is created by the runtime
