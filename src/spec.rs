@@ -252,27 +252,8 @@ fn validate(spec: &Spec) -> Result<()> {
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(unsupported("linux.timeOffsets"));
     }
-    if let Some(r) = linux.resources() {
-        let set = [
-            ("memory", r.memory().is_some()),
-            ("cpu", r.cpu().is_some()),
-            ("pids", r.pids().is_some()),
-            ("blockIO", r.block_io().is_some()),
-            (
-                "hugepageLimits",
-                r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
-            ),
-            ("network", r.network().is_some()),
-            ("rdma", r.rdma().as_ref().is_some_and(|v| !v.is_empty())),
-            (
-                "unified",
-                r.unified().as_ref().is_some_and(|v| !v.is_empty()),
-            ),
-        ];
-        if let Some((name, _)) = set.iter().find(|(_, present)| *present) {
-            return Err(unsupported(format!("linux.resources.{name}")));
-        }
-    }
+    // linux.resources: every field is applied, or refused by the host check
+    // in src/cgroups (Manager::check) before anything is made.
     let namespaces = linux.namespaces().as_deref().unwrap_or_default();
     let mut seen = Vec::new();
     for (i, ns) in namespaces.iter().enumerate() {

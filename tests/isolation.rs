@@ -159,7 +159,6 @@ fn standard_mounts() {
 }
 
 #[test]
-#[ignore = "needs linux.resources (memory, pids): the cgroups issue"]
 fn cgroup_files_visible_read_only() {
     let t = Ctx::new("cgroupfs");
     let mut cfg = t.spec_sh(
@@ -174,7 +173,6 @@ fn cgroup_files_visible_read_only() {
 }
 
 #[test]
-#[ignore = "needs linux.resources (memory, pids): the cgroups issue"]
 fn cgroup_limits_on_host_side() {
     let t = Ctx::new("cglimits");
     let mut cfg = t.spec(&["sleep", "30"]);
@@ -218,7 +216,6 @@ fn cgroup_limits_on_host_side() {
 }
 
 #[test]
-#[ignore = "needs linux.resources (memory, pids): the cgroups issue"]
 fn pids_limit_enforced() {
     let t = Ctx::new("pidslimit");
     // pid 1 + the inner sh + wc use 3 of the 5 pids: the inner shell can start
