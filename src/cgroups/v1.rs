@@ -315,12 +315,17 @@ fn apply_rt(dir: &Path, r: &LinuxResources) -> Result<()> {
         }
     }
     if runtime != 0 {
-        write(
-            dir,
-            "cpu.rt_runtime_us",
-            &runtime.to_string(),
-            &f("realtimeRuntime"),
-        )?;
+        let v = runtime.to_string();
+        if let Err(e) = write_raw(dir, "cpu.rt_runtime_us", &v) {
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                return Err(Error::msg(format!(
+                    "{}: {runtime} refused: it may not exceed the parent cgroup's \
+                     cpu.rt_runtime_us (give the parents realtime runtime first)",
+                    f("realtimeRuntime")
+                )));
+            }
+            write(dir, "cpu.rt_runtime_us", &v, &f("realtimeRuntime"))?;
+        }
     }
     if let Some(p) = period_later {
         write(

@@ -163,11 +163,11 @@ fn read_resources(src: &str) -> Result<LinuxResources> {
 fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T> {
     v.trim()
         .parse()
-        .map_err(|_| Error::msg(format!("invalid value for --{flag}: {v:?}")))
+        .map_err(|_| Error::msg(format!("invalid value for {flag}: {v:?}")))
 }
 
 fn ram(flag: &str, v: &str) -> Result<i64> {
-    parse_ram(v).map_err(|e| Error::msg(format!("invalid value for --{flag}: {e}")))
+    parse_ram(v).map_err(|e| Error::msg(format!("invalid value for {flag}: {e}")))
 }
 
 fn apply_flags(r: &mut LinuxResources, a: &UpdateArgs) -> Result<()> {
