@@ -147,14 +147,15 @@ pub fn v2_refused(r: &LinuxResources) -> Vec<(String, &'static str, &'static str
         out.push((format!("{PREFIX}.{field}"), ctrl, why))
     };
     if let Some(m) = r.memory() {
-        if set_i64(m.kernel()) {
+        // -1 (unlimited) is what v2 gives anyway.
+        if m.kernel().is_some_and(|v| v > 0) {
             no(
                 "memory.kernel",
                 "memory",
                 "cgroup v2 has no kernel memory limit",
             );
         }
-        if set_i64(m.kernel_tcp()) {
+        if m.kernel_tcp().is_some_and(|v| v > 0) {
             no(
                 "memory.kernelTCP",
                 "memory",

@@ -150,8 +150,9 @@ pub fn apply_pids(dir: &Path, r: &LinuxResources) -> Result<()> {
 }
 
 /// memory.max, memory.low, memory.swap.max (swap alone, converted from the
-/// spec's memory+swap total). Other memory fields have no v2 file and were
-/// refused before.
+/// spec's memory+swap total). Other memory fields have no v2 file: they were
+/// refused before, or ask for what v2 always does (kernel -1, useHierarchy
+/// true, disableOOMKiller false).
 pub fn apply_memory(dir: &Path, r: &LinuxResources, update: bool) -> Result<()> {
     let Some(m) = r.memory() else {
         return Ok(());
