@@ -227,6 +227,31 @@ fn update_applies_flags_and_resources_live() {
     assert!(wait_child(&mut child, CMD_TIMEOUT).unwrap().success());
     assert_eq!(read(&pids, "pids.max"), "max");
 
+    // device rules given to update replace the container's list
+    let devs = json!({"devices": [{"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rw"}]});
+    fs::write(&file, devs.to_string()).unwrap();
+    t.md(&["update", "-r", file.to_str().unwrap(), &t.id]).ok();
+    let ddir = cg_dir("devices", &cg);
+    if v2 {
+        // one device program: the new one replaced the one of create
+        let o = std::process::Command::new("bpftool")
+            .args(["cgroup", "list"])
+            .arg(&ddir)
+            .output();
+        match o {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                let n = text.lines().filter(|l| l.contains("cgroup_device")).count();
+                assert_eq!(n, 1, "{text}");
+            }
+            _ => println!("bpftool not available: device programs not counted"),
+        }
+    } else {
+        let list = read(&ddir, "devices.list");
+        assert!(list.lines().any(|l| l == "c 1:11 rw"), "{list}");
+    }
+
     t.md(&["update", "--memory", "lots", &t.id])
         .err("invalid value for memory");
     t.md(&["update", "--l3-cache-schema", "L3:0=f", &t.id])

@@ -383,7 +383,7 @@ pub fn apply_unified(m: &Manager, r: &LinuxResources, only_hybrid: bool) -> Resu
 /// Statistics from the v2 files; `controllers` limits them on a hybrid host.
 pub fn stats(dir: &Path, s: &mut Stats, only: Option<&[String]>) {
     let want = |c: &str| only.is_none_or(|o| o.iter().any(|x| x == c));
-    if want("cpu") || only.is_none() {
+    if want("cpu") {
         let cpu = stats::read_kv(dir, "cpu.stat");
         let g = |k: &str| cpu.get(k).copied().unwrap_or(0);
         if !cpu.is_empty() {

@@ -305,7 +305,8 @@ pub fn events(
     if stats_only {
         return emit(out, stats(&m));
     }
-    let mut oom = m.oom_watch()?;
+    // Without a memory controller there are no OOM events, only stats.
+    let mut oom = m.oom_watch().ok();
     let pidfd = super::pidfd_open(rec.pid).map_err(|_| Error::NotRunning)?;
     if !state::init_alive(&rec) {
         return Err(Error::msg(format!("container with id {id} is not running")));
@@ -314,10 +315,10 @@ pub fn events(
     loop {
         let left = next.saturating_duration_since(Instant::now());
         let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        let mut fds = [
-            PollFd::new(oom.fd().as_fd(), PollFlags::POLLIN),
-            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
-        ];
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(w) = &oom {
+            fds.push(PollFd::new(w.fd().as_fd(), PollFlags::POLLIN));
+        }
         let n = match poll(
             &mut fds,
             PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
@@ -327,9 +328,11 @@ pub fn events(
             Err(e) => return Err(Error::msg(format!("events: poll: {e}"))),
         };
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-        let (oom_ready, exited) = (ready(&fds[0]), ready(&fds[1]));
-        if n > 0 && (oom_ready || exited) {
-            for _ in 0..oom.take() {
+        let exited = ready(&fds[0]);
+        let oom_ready = fds.get(1).is_some_and(ready);
+        drop(fds);
+        if let Some(w) = oom.as_mut().filter(|_| n > 0 && (oom_ready || exited)) {
+            for _ in 0..w.take() {
                 let oom = Event {
                     typ: "oom",
                     id,
