@@ -506,7 +506,7 @@ fn cgroups_path_absolute_and_relative() {
     let rel = format!("mydocker-it-rel/{}", t.id);
     // relative: under the runtime's own cgroup (v1), or its parent on v2
     // (which holds processes and cannot enable controllers for a child)
-    let rel_base = if cgroup2_host() {
+    let v2_base = {
         let own = own_cgroup("");
         Path::new(&own)
             .parent()
@@ -514,6 +514,9 @@ fn cgroups_path_absolute_and_relative() {
             .to_str()
             .unwrap()
             .to_string()
+    };
+    let rel_base = if cgroup2_host() {
+        v2_base.clone()
     } else {
         own_cgroup("memory")
     };
@@ -538,8 +541,9 @@ fn cgroups_path_absolute_and_relative() {
     for c in CGROUP_V1_CONTROLLERS.iter().chain(&["unified", ""]) {
         let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(c).join("mydocker-it-abs"));
         let base = Path::new("/sys/fs/cgroup").join(c);
+        // a hybrid host's cgroup2 follows the v2 rule too
         let own = if c.is_empty() || *c == "unified" {
-            rel_base.clone()
+            v2_base.clone()
         } else {
             own_cgroup(c)
         };
