@@ -112,6 +112,17 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Exec(a) => container::exec(root, a),
+        Command::Pause(a) => container::pause(root, &a.id).map(|()| 0),
+        Command::Resume(a) => container::resume(root, &a.id).map(|()| 0),
+        Command::Ps(a) => {
+            let json = a.format == ListFormat::Json;
+            print!("{}", container::ps(root, &a.id, json, &a.ps_args)?);
+            Ok(0)
+        }
+        Command::Update(a) => container::update(root, a).map(|()| 0),
+        Command::Events(a) => {
+            container::events(root, &a.id, &a.interval, a.stats, &mut std::io::stdout()).map(|()| 0)
+        }
         Command::Spec(a) => {
             let rootless = cli.rootless.as_deref().is_some_and(|r| r != "false");
             mydocker::spec_template::write(&a.bundle, rootless)?;

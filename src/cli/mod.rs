@@ -65,6 +65,16 @@ pub enum Command {
     Spec(SpecArgs),
     /// Run a new process inside a container.
     Exec(Box<ExecArgs>),
+    /// Suspend every process of the container (cgroup freezer).
+    Pause(IdArg),
+    /// Resume a paused container.
+    Resume(IdArg),
+    /// List the processes of a container.
+    Ps(PsArgs),
+    /// Change the resource limits of a running container.
+    Update(Box<UpdateArgs>),
+    /// Print a container's statistics and OOM events as JSON lines.
+    Events(EventsArgs),
 }
 
 /// A lone container id.
@@ -233,4 +243,95 @@ pub struct ExecArgs {
     /// Allow exec into a paused container.
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+}
+
+/// `ps` arguments.
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Output format: `table` runs ps(1), `json` prints the pids.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    /// Container id.
+    pub id: String,
+    /// Arguments for ps(1) (default `-ef`), after the id or after `--`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+/// `update` arguments: runc's flags. Values stay strings here; the update
+/// operation parses them (sizes like `64M` for the memory flags).
+#[derive(Args, Debug, Default)]
+pub struct UpdateArgs {
+    /// Container id.
+    pub id: String,
+    /// A LinuxResources JSON file, or `-` for standard input.
+    #[arg(short, long)]
+    pub resources: Option<String>,
+    /// Block I/O weight (10-1000).
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<String>,
+    /// CFS period in microseconds.
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<String>,
+    /// CFS quota in microseconds.
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<String>,
+    /// CFS burst in microseconds.
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<String>,
+    /// CPU shares.
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
+    pub cpu_share: Option<String>,
+    /// Realtime period in microseconds.
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<String>,
+    /// Realtime runtime in microseconds.
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<String>,
+    /// 1 for SCHED_IDLE, 0 for the default.
+    #[arg(long = "cpu-idle")]
+    pub cpu_idle: Option<String>,
+    /// CPUs to use.
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to use.
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Kernel memory limit (v1 kernels that still honour it).
+    #[arg(long = "kernel-memory")]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer limit (v1).
+    #[arg(long = "kernel-memory-tcp")]
+    pub kernel_memory_tcp: Option<String>,
+    /// Memory limit.
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap.
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Maximum number of pids.
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<String>,
+    /// Intel RDT L3 cache schema (not supported).
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported).
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
+}
+
+/// `events` arguments.
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Container id.
+    pub id: String,
+    /// How often to print statistics (Go duration syntax: 5s, 500ms, 1m).
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    /// Print the statistics once and exit.
+    #[arg(long)]
+    pub stats: bool,
 }

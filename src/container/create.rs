@@ -100,26 +100,18 @@ fn create_in(
         .as_ref()
         .ok_or_else(|| Error::msg("linux: missing"))?;
     let cg_path = cgroups::container_path(linux.cgroups_path().as_deref(), req.id);
-    let rules = linux
-        .resources()
-        .as_ref()
-        .and_then(|r| r.devices().clone())
-        .unwrap_or_default();
-    cgroups::check_devices_supported(rules.len())?;
     crate::security::lsm::check(spec)?;
     let mut seccomp = crate::security::seccomp::prepare(spec, &bundle.unmodelled)?;
     if let Some(f) = seccomp.as_mut() {
         f.connect_listener()?;
     }
-    let placement = Placement::create(&cg_path)?;
+    let resources = linux.resources().as_ref();
+    let placement = Placement::create(&cg_path, resources)?;
     let placement = placement_out.insert(placement);
-    // linux.devices only creates nodes: access is what the device rules (and
-    // the default allow-list) say, as with runc.
-    if let Some(dir) = cgroups::devices_dir(&placement.paths) {
-        if !rules.is_empty() {
-            cgroups::devices::apply_v1(dir, &rules)?;
-        }
-    }
+    // Limits and device rules are in force before the init is cloned into
+    // the cgroup. linux.devices only creates nodes: access is what the
+    // device rules (and runc's default allow-list) say.
+    placement.apply(resources)?;
 
     let pid = spawn(&SpawnArgs {
         spec,

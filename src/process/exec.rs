@@ -25,7 +25,6 @@ use oci_spec::runtime::Process;
 use super::channel::{self, Channel, Msg};
 use super::clone::fork_into;
 use super::finish::{self, Program};
-use crate::cgroups::Placement;
 use crate::error::{Context, Error, Result};
 use crate::security::procfs::Procfs;
 use crate::security::{rlimits, seccomp};
@@ -156,11 +155,7 @@ fn open_if_different(pid: i32, name: &str) -> Result<Option<File>> {
 
 /// Parent: cgroups before any code of the process runs, oom score, go.
 fn drive(a: &ExecArgs, pid: i32, chan: &Channel, placed: impl FnOnce()) -> Result<()> {
-    let placement = Placement {
-        paths: a.cgroup_paths.to_vec(),
-        created: Vec::new(),
-    };
-    placement.join(pid)?;
+    crate::cgroups::join_paths(a.cgroup_paths, pid)?;
     placed();
     if let Some(score) = a.process.oom_score_adj() {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())

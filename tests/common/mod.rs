@@ -604,7 +604,7 @@ impl Ctx {
             "state dir {} left behind",
             state_dir.display()
         );
-        for c in CGROUP_V1_CONTROLLERS {
+        for c in CGROUP_V1_CONTROLLERS.iter().chain(&["unified", ""]) {
             let p = Path::new("/sys/fs/cgroup")
                 .join(c)
                 .join("mydocker")
@@ -689,6 +689,11 @@ impl Drop for Ctx {
             }
         }
     }
+}
+
+/// True on a pure cgroup v2 host (cgroup2 mounted at /sys/fs/cgroup).
+pub fn cgroup2_host() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 pub const CGROUP_V1_CONTROLLERS: &[&str] = &[
