@@ -146,13 +146,14 @@ pub fn features() -> Result<Features> {
         .namespaces(NAMESPACES.to_vec())
         .capabilities(caps)
         .cgroup(
-            // cgroupfs on v1 and v2 hierarchies; no systemd driver, no rdma.
+            // cgroupfs on v1 and v2 hierarchies (rdma.max included); no
+            // systemd driver.
             CgroupBuilder::default()
                 .v1(true)
                 .v2(true)
                 .systemd(false)
                 .systemd_user(false)
-                .rdma(false)
+                .rdma(true)
                 .build()
                 .map_err(err)?,
         )

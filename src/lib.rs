@@ -4,6 +4,7 @@
 
 pub mod cgroups;
 pub mod cli;
+pub mod console;
 pub mod container;
 pub mod error;
 pub mod features;

@@ -35,7 +35,14 @@ fn main() {
                 log::error!("{e}");
             }
             eprintln!("mydocker: {e}");
-            std::process::exit(1);
+            // exec's own failures exit 255 like runc's, apart from any
+            // exit code of the process it runs.
+            let code = if matches!(cli.command, Command::Exec(_)) {
+                255
+            } else {
+                1
+            };
+            std::process::exit(code);
         }
     }
 }
@@ -44,7 +51,10 @@ fn dispatch(cli: &Cli) -> Result<i32> {
     let root = cli.root.as_path();
     // CVE-2019-5736: commands that start container processes run from a
     // copy of the binary the container cannot write to.
-    if matches!(cli.command, Command::Create(_) | Command::Run(_)) {
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
         mydocker::security::exeseal::ensure()?;
     }
     match &cli.command {
@@ -94,6 +104,18 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             let v = mydocker::features::to_json(&mydocker::features::features()?)?;
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             Ok(0)
+        }
+        Command::Exec(a) => container::exec(root, a),
+        Command::Pause(a) => container::pause(root, &a.id).map(|()| 0),
+        Command::Resume(a) => container::resume(root, &a.id).map(|()| 0),
+        Command::Ps(a) => {
+            let json = a.format == ListFormat::Json;
+            print!("{}", container::ps(root, &a.id, json, &a.ps_args)?);
+            Ok(0)
+        }
+        Command::Update(a) => container::update(root, a).map(|()| 0),
+        Command::Events(a) => {
+            container::events(root, &a.id, &a.interval, a.stats, &mut std::io::stdout()).map(|()| 0)
         }
         Command::Spec(a) => {
             let rootless = cli.rootless.as_deref().is_some_and(|r| r != "false");

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -232,45 +232,7 @@ pub fn version_at_least(version: &str, major: u64, minor: u64) -> bool {
 /// Semantic checks and the refusal of fields not implemented yet.
 fn validate(spec: &Spec) -> Result<()> {
     if let Some(p) = spec.process() {
-        if p.terminal().unwrap_or(false) {
-            return Err(unsupported("process.terminal"));
-        }
-        if p.io_priority().is_some() {
-            return Err(unsupported("process.ioPriority"));
-        }
-        if p.scheduler().is_some() {
-            return Err(unsupported("process.scheduler"));
-        }
-        if p.exec_cpu_affinity().is_some() {
-            return Err(unsupported("process.execCPUAffinity"));
-        }
-        if p.command_line().is_some() {
-            return Err(unsupported("process.commandLine"));
-        }
-        if p.user()
-            .username()
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-        {
-            return Err(unsupported("process.user.username"));
-        }
-        match p.args() {
-            Some(a) if !a.is_empty() => {}
-            _ => return Err(cfg_err("process.args", "must name the program to run")),
-        }
-        if !p.cwd().is_absolute() {
-            return Err(cfg_err("process.cwd", "must be an absolute path"));
-        }
-        let rlimits = p.rlimits().as_deref().unwrap_or_default();
-        for (i, r) in rlimits.iter().enumerate() {
-            if rlimits[..i].iter().any(|o| o.typ() == r.typ()) {
-                let name = serde_json::to_value(r.typ()).unwrap_or_default();
-                return Err(cfg_err(
-                    format!("process.rlimits[{i}].type"),
-                    format!("duplicate {}", name.as_str().unwrap_or("type")),
-                ));
-            }
-        }
+        validate_process(p)?;
     }
     if let Some(h) = spec.hooks() {
         #[allow(deprecated)]
@@ -327,30 +289,8 @@ fn validate(spec: &Spec) -> Result<()> {
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(unsupported("linux.timeOffsets"));
     }
-    if let Some(r) = linux.resources() {
-        // Engines send zero values that mean "not set" (docker: memory
-        // {disableOOMKiller:false}, cpu {shares:0}, blockIO {weight:0}): only a
-        // value that would change something is refused.
-        let set = [
-            ("memory", sets_anything(r.memory())),
-            ("cpu", sets_anything(r.cpu())),
-            ("pids", sets_anything(r.pids())),
-            ("blockIO", sets_anything(r.block_io())),
-            (
-                "hugepageLimits",
-                r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
-            ),
-            ("network", r.network().is_some()),
-            ("rdma", r.rdma().as_ref().is_some_and(|v| !v.is_empty())),
-            (
-                "unified",
-                r.unified().as_ref().is_some_and(|v| !v.is_empty()),
-            ),
-        ];
-        if let Some((name, _)) = set.iter().find(|(_, present)| *present) {
-            return Err(unsupported(format!("linux.resources.{name}")));
-        }
-    }
+    // linux.resources: every field is applied, or refused by the host check
+    // in src/cgroups (Manager::check) before anything is made.
     let namespaces = linux.namespaces().as_deref().unwrap_or_default();
     let mut seen = Vec::new();
     for (i, ns) in namespaces.iter().enumerate() {
@@ -394,26 +334,47 @@ fn validate(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// True if a resources group holds any value that is not "unset": a non-zero
-/// number, `true`, a non-empty string or list. `memory.swappiness` counts when
-/// present, since 0 is a real setting there.
-fn sets_anything<T: serde::Serialize>(group: &Option<T>) -> bool {
-    fn set(v: &Value) -> bool {
-        match v {
-            Value::Null => false,
-            Value::Bool(b) => *b,
-            Value::Number(n) => n.as_f64() != Some(0.0),
-            Value::String(s) => !s.is_empty(),
-            Value::Array(a) => !a.is_empty(),
-            Value::Object(o) => o
-                .iter()
-                .any(|(k, v)| set(v) || (k == "swappiness" && !v.is_null())),
+/// Checks a `process` object (config.json's, or the one `exec` runs) and
+/// refuses its fields not implemented yet (LSM labels are checked against
+/// the host by `security::lsm`).
+pub fn validate_process(p: &Process) -> Result<()> {
+    if p.io_priority().is_some() {
+        return Err(unsupported("process.ioPriority"));
+    }
+    if p.scheduler().is_some() {
+        return Err(unsupported("process.scheduler"));
+    }
+    if p.exec_cpu_affinity().is_some() {
+        return Err(unsupported("process.execCPUAffinity"));
+    }
+    if p.command_line().is_some() {
+        return Err(unsupported("process.commandLine"));
+    }
+    if p.user()
+        .username()
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(unsupported("process.user.username"));
+    }
+    match p.args() {
+        Some(a) if !a.is_empty() => {}
+        _ => return Err(cfg_err("process.args", "must name the program to run")),
+    }
+    if !p.cwd().is_absolute() {
+        return Err(cfg_err("process.cwd", "must be an absolute path"));
+    }
+    let rlimits = p.rlimits().as_deref().unwrap_or_default();
+    for (i, r) in rlimits.iter().enumerate() {
+        if rlimits[..i].iter().any(|o| o.typ() == r.typ()) {
+            let name = serde_json::to_value(r.typ()).unwrap_or_default();
+            return Err(cfg_err(
+                format!("process.rlimits[{i}].type"),
+                format!("duplicate {}", name.as_str().unwrap_or("type")),
+            ));
         }
     }
-    group
-        .as_ref()
-        .and_then(|g| serde_json::to_value(g).ok())
-        .is_some_and(|v| set(&v))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -440,35 +401,6 @@ mod tests {
             "pids": {"limit": 0}
         });
         assert!(parse(&config_with_resources(docker), "c").is_ok());
-    }
-
-    #[test]
-    fn set_resource_values_are_refused() {
-        for (res, path) in [
-            (
-                serde_json::json!({"memory": {"limit": 1}}),
-                "linux.resources.memory",
-            ),
-            (
-                serde_json::json!({"memory": {"swappiness": 0}}),
-                "linux.resources.memory",
-            ),
-            (
-                serde_json::json!({"memory": {"disableOOMKiller": true}}),
-                "linux.resources.memory",
-            ),
-            (
-                serde_json::json!({"cpu": {"cpus": "0"}}),
-                "linux.resources.cpu",
-            ),
-            (
-                serde_json::json!({"pids": {"limit": 5}}),
-                "linux.resources.pids",
-            ),
-        ] {
-            let e = parse(&config_with_resources(res), "c").unwrap_err();
-            assert_eq!(e.to_string(), format!("not supported: {path}"));
-        }
     }
 
     #[test]

@@ -159,13 +159,18 @@ fn standard_mounts() {
 }
 
 #[test]
-#[ignore = "needs linux.resources (memory, pids): the cgroups issue"]
 fn cgroup_files_visible_read_only() {
     let t = Ctx::new("cgroupfs");
-    let mut cfg = t.spec_sh(
-        "cat /sys/fs/cgroup/pids/pids.max; cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
-         if echo 5 > /sys/fs/cgroup/pids/pids.max; then echo writable; else echo denied; fi",
-    );
+    // cgroup v2: the container's cgroup is the root of its cgroup2 mount
+    let (pids, mem) = if cgroup2_host() {
+        ("pids.max", "memory.max")
+    } else {
+        ("pids/pids.max", "memory/memory.limit_in_bytes")
+    };
+    let mut cfg = t.spec_sh(&format!(
+        "cat /sys/fs/cgroup/{pids}; cat /sys/fs/cgroup/{mem}; \
+         if echo 5 > /sys/fs/cgroup/{pids}; then echo writable; else echo denied; fi"
+    ));
     cfg["linux"]["resources"]["pids"] = json!({"limit": 77});
     cfg["linux"]["resources"]["memory"] = json!({"limit": 67108864});
     let out = t.run(&cfg);
@@ -174,7 +179,6 @@ fn cgroup_files_visible_read_only() {
 }
 
 #[test]
-#[ignore = "needs linux.resources (memory, pids): the cgroups issue"]
 fn cgroup_limits_on_host_side() {
     let t = Ctx::new("cglimits");
     let mut cfg = t.spec(&["sleep", "30"]);
@@ -188,14 +192,34 @@ fn cgroup_limits_on_host_side() {
     });
     t.create_ok(&cfg);
     let pid = state_pid(&t.state());
+    let v2 = cgroup2_host();
+    let dir = |ctrl: &str| {
+        if v2 {
+            format!("/sys/fs/cgroup{cgpath}")
+        } else {
+            format!("/sys/fs/cgroup/{ctrl}{cgpath}")
+        }
+    };
     let read = |ctrl: &str, file: &str| {
-        let p = format!("/sys/fs/cgroup/{ctrl}{cgpath}/{file}");
+        let p = format!("{}/{file}", dir(ctrl));
         fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
     };
-    assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864\n");
-    assert_eq!(read("pids", "pids.max"), "50\n");
-    assert_eq!(read("cpu", "cpu.shares"), "512\n");
-    for ctrl in ["memory", "pids", "cpu", "devices", "freezer"] {
+    if v2 {
+        assert_eq!(read("memory", "memory.max"), "67108864\n");
+        assert_eq!(read("pids", "pids.max"), "50\n");
+        // runc's shares->weight conversion
+        assert_eq!(read("cpu", "cpu.weight"), "59\n");
+    } else {
+        assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864\n");
+        assert_eq!(read("pids", "pids.max"), "50\n");
+        assert_eq!(read("cpu", "cpu.shares"), "512\n");
+    }
+    let ctrls: &[&str] = if v2 {
+        &["memory"]
+    } else {
+        &["memory", "pids", "cpu", "devices", "freezer"]
+    };
+    for &ctrl in ctrls {
         let procs = read(ctrl, "cgroup.procs");
         assert!(
             procs.lines().any(|l| l == pid.to_string()),
@@ -204,7 +228,7 @@ fn cgroup_limits_on_host_side() {
     }
     t.md(&["delete", "--force", &t.id]).ok();
     for ctrl in ["memory", "pids", "cpu"] {
-        let p = format!("/sys/fs/cgroup/{ctrl}{cgpath}");
+        let p = dir(ctrl);
         assert!(
             wait_until(WAIT, || !Path::new(&p).exists()),
             "{p} not removed"
@@ -215,10 +239,11 @@ fn cgroup_limits_on_host_side() {
     for ctrl in CGROUP_V1_CONTROLLERS {
         let _ = fs::remove_dir(format!("/sys/fs/cgroup/{ctrl}/mydocker-it"));
     }
+    let _ = fs::remove_dir("/sys/fs/cgroup/unified/mydocker-it");
+    let _ = fs::remove_dir("/sys/fs/cgroup/mydocker-it");
 }
 
 #[test]
-#[ignore = "needs linux.resources (memory, pids): the cgroups issue"]
 fn pids_limit_enforced() {
     let t = Ctx::new("pidslimit");
     // pid 1 + the inner sh + wc use 3 of the 5 pids: the inner shell can start
@@ -380,6 +405,39 @@ fn tmpfs_mount() {
         "{out}"
     );
     assert_eq!(lines[3], "tmpfs", "{out}");
+}
+
+/// `tmpcopyup` (podman's --tmpfs): the tmpfs starts with a copy of what the
+/// image had there, modes and owners kept; writes stay in the tmpfs.
+#[test]
+fn tmpfs_tmpcopyup_copies_the_image_directory() {
+    let t = Ctx::new("tmpcopyup");
+    let mut cfg = t.spec_sh(
+        "grep -c '^root:' /etc/passwd; stat -c '%a %u' /etc /etc/passwd; \
+         echo new > /etc/added && cat /etc/added; \
+         grep ' /etc ' /proc/self/mounts | cut -d' ' -f3",
+    );
+    add_mount(
+        &mut cfg,
+        json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "nodev", "tmpcopyup"]}),
+    );
+    let out = t.run_ok(&cfg);
+    let etc = fs::metadata(rootfs().join("etc")).unwrap();
+    let passwd = fs::metadata(rootfs().join("etc/passwd")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let expect = format!(
+        "1\n{:o} {}\n{:o} {}\nnew\ntmpfs\n",
+        etc.mode() & 0o7777,
+        etc.uid(),
+        passwd.mode() & 0o7777,
+        passwd.uid()
+    );
+    assert_eq!(out, expect);
+    assert!(
+        !rootfs().join("etc/added").exists(),
+        "write leaked into the image"
+    );
 }
 
 #[test]

@@ -279,7 +279,13 @@ fn cgroup_default_path_created_and_removed() {
     let t = Ctx::new("cgdefault");
     t.create_ok(&t.spec(&["sleep", "30"]));
     let pid = state_pid(&t.state());
-    let cg = Path::new("/sys/fs/cgroup/pids/mydocker").join(&t.id);
+    let v2 = cgroup2_host();
+    let base = if v2 {
+        "/sys/fs/cgroup"
+    } else {
+        "/sys/fs/cgroup/pids"
+    };
+    let cg = Path::new(base).join("mydocker").join(&t.id);
     let procs = fs::read_to_string(cg.join("cgroup.procs"))
         .unwrap_or_else(|e| panic!("{}: {e}", cg.display()));
     assert!(
@@ -288,7 +294,8 @@ fn cgroup_default_path_created_and_removed() {
         cg.display()
     );
     let host_view = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    for c in ["pids", "memory"] {
+    let ctrls: &[&str] = if v2 { &[""] } else { &["pids", "memory"] };
+    for c in ctrls {
         let want = format!(":{c}:/mydocker/{}", t.id);
         assert!(
             host_view.lines().any(|l| l.ends_with(&want)),
@@ -296,7 +303,12 @@ fn cgroup_default_path_created_and_removed() {
         );
     }
     t.md(&["delete", "--force", &t.id]).ok();
-    for c in ["pids", "memory", "cpu", "devices", "freezer"] {
+    let ctrls: &[&str] = if v2 {
+        &[""]
+    } else {
+        &["pids", "memory", "cpu", "devices", "freezer"]
+    };
+    for c in ctrls {
         let p = Path::new("/sys/fs/cgroup")
             .join(c)
             .join("mydocker")

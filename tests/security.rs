@@ -416,7 +416,11 @@ fn cve_2024_21626_cwd_cannot_enter_an_inherited_host_dir() {
     cfg["process"]["cwd"] = json!("/proc/self/fd/3");
     t.write_config(&cfg);
     let dir = fs::File::open(&host).unwrap();
-    let raw = dir.as_raw_fd();
+    // Away from 3 first: dup2(3, 3) would keep close-on-exec, and fd 3
+    // would not reach the runtime at all.
+    // SAFETY: F_DUPFD_CLOEXEC returns a new fd or -1.
+    let raw = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+    assert!(raw >= 10);
     let mut cmd = t.md_command(&[
         "run",
         "--preserve-fds",
@@ -435,6 +439,8 @@ fn cve_2024_21626_cwd_cannot_enter_an_inherited_host_dir() {
         });
     }
     let (mut child, o, e, desc) = spawn_logged(&t.logs, &mut cmd);
+    // SAFETY: closing our duplicate.
+    unsafe { libc::close(raw) };
     let status = wait_child(&mut child, CMD_TIMEOUT).expect("run did not finish");
     let out = Out {
         cmd: desc,

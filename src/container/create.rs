@@ -2,6 +2,7 @@
 //! On any failure nothing is left: no state dir, cgroup, mount or process.
 
 use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::cgroups::{self, Placement};
@@ -10,6 +11,7 @@ use oci_spec::runtime::LinuxNamespaceType;
 
 use crate::error::{Context, Error, Result};
 use crate::namespaces;
+use crate::process::finish;
 use crate::process::spawn::{spawn, SpawnArgs};
 use crate::rootfs;
 use crate::spec::{self, Bundle};
@@ -31,21 +33,49 @@ pub struct Created {
     pub dir: StateDir,
     /// What was recorded.
     pub record: Record,
+    /// For a foreground `run` with a terminal: where the pty master arrives.
+    pub console: Option<OwnedFd>,
 }
 
 /// Creates the container and returns it with its state dir still locked.
 pub fn create(req: &CreateRequest) -> Result<Created> {
-    if req.opts.console_socket.is_some() {
-        return Err(Error::NotSupported(
-            "--console-socket (terminals come with the exec/tty work)".into(),
-        ));
-    }
+    create_with(req, true)
+}
+
+/// `create`, or the create step of `run` (`detach` false: a terminal is
+/// relayed by the caller rather than sent to a console socket).
+pub(crate) fn create_with(req: &CreateRequest, detach: bool) -> Result<Created> {
     let bundle = spec::load_bundle(&req.opts.bundle)?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .is_some_and(|p| p.terminal().unwrap_or(false));
+    crate::console::check_flags(terminal, detach, req.opts.console_socket.as_deref())?;
+    let listen_fds = finish::listen_fds();
+    finish::check_passed_fds(listen_fds + req.opts.preserve_fds)?;
+    // The container's end of the console socket, and our end when we relay.
+    let (console, relay) = match (&req.opts.console_socket, terminal) {
+        (Some(path), _) => (Some(crate::console::connect_socket(path)?), None),
+        (None, true) => {
+            let (ours, theirs) = crate::console::pair()?;
+            (Some(theirs), Some(ours))
+        }
+        (None, false) => (None, None),
+    };
     let rootfs_mount = host_mount_floor(&bundle)?;
     let sd = StateDir::create(req.root, req.id)?;
     let mut placement = None;
-    match create_in(req, &bundle, &sd, &mut placement, rootfs_mount) {
-        Ok(record) => Ok(Created { dir: sd, record }),
+    let io = Io {
+        console: console.as_ref().map(|c| c.as_raw_fd()),
+        listen_fds,
+    };
+    match create_in(req, &bundle, &sd, &io, &mut placement, rootfs_mount) {
+        Ok(record) => Ok(Created {
+            dir: sd,
+            record,
+            console: relay,
+        }),
         Err(e) => {
             if let Some(floor) = rootfs_mount {
                 rootfs::hostns::detach_rootfs(&bundle.rootfs, floor);
@@ -74,10 +104,17 @@ fn host_mount_floor(bundle: &Bundle) -> Result<Option<u64>> {
     rootfs::hostns::mount_id(&bundle.rootfs).map(Some)
 }
 
+/// The fds `create` hands to the init besides its stdio.
+struct Io {
+    console: Option<std::os::fd::RawFd>,
+    listen_fds: u32,
+}
+
 fn create_in(
     req: &CreateRequest,
     bundle: &Bundle,
     sd: &StateDir,
+    io: &Io,
     placement_out: &mut Option<Placement>,
     rootfs_mount: Option<u64>,
 ) -> Result<Record> {
@@ -87,27 +124,19 @@ fn create_in(
         .as_ref()
         .ok_or_else(|| Error::msg("linux: missing"))?;
     let cg_path = cgroups::container_path(linux.cgroups_path().as_deref(), req.id);
-    let rules = linux
-        .resources()
-        .as_ref()
-        .and_then(|r| r.devices().clone())
-        .unwrap_or_default();
-    cgroups::check_devices_supported(rules.len())?;
     warn_ungrantable_caps(spec)?;
     crate::security::lsm::check(spec)?;
     let mut seccomp = crate::security::seccomp::prepare(spec, &bundle.unmodelled)?;
     if let Some(f) = seccomp.as_mut() {
         f.connect_listener()?;
     }
-    let placement = Placement::create(&cg_path)?;
+    let resources = linux.resources().as_ref();
+    let placement = Placement::create(&cg_path, resources)?;
     let placement = placement_out.insert(placement);
-    // linux.devices only creates nodes: access is what the device rules (and
-    // the default allow-list) say, as with runc.
-    if let Some(dir) = cgroups::devices_dir(&placement.paths) {
-        if !rules.is_empty() {
-            cgroups::devices::apply_v1(dir, &rules)?;
-        }
-    }
+    // Limits and device rules are in force before the init is cloned into
+    // the cgroup. linux.devices only creates nodes: access is what the
+    // device rules (and runc's default allow-list) say.
+    placement.apply(resources)?;
 
     let pid = spawn(&SpawnArgs {
         spec,
@@ -119,6 +148,8 @@ fn create_in(
         no_pivot: req.opts.no_pivot,
         no_new_keyring: req.opts.no_new_keyring,
         preserve_fds: req.opts.preserve_fds,
+        listen_fds: io.listen_fds,
+        console: io.console,
         seccomp: seccomp.as_ref(),
     })?;
     let start_time = state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0);
@@ -176,7 +207,7 @@ fn warn_ungrantable_caps(spec: &oci_spec::runtime::Spec) -> Result<()> {
 }
 
 /// Writes the pid file atomically, digits only (containerd parses it whole).
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {

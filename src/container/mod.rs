@@ -1,12 +1,18 @@
 //! The lifecycle operations, each a function over the state directory:
-//! create, start, state, kill, delete, run, list.
+//! create, start, state, kill, delete, run, list, exec; and (control.rs) the
+//! cgroup operations pause, resume, ps, update, events.
 
+mod control;
 mod create;
+mod exec;
+mod foreground;
 pub mod listing;
 mod run;
 pub mod signal;
 
+pub use control::{events, pause, ps, resume, update};
 pub use create::{create, CreateRequest};
+pub use exec::exec;
 pub use run::{run, RunFlags};
 
 use std::path::Path;
@@ -160,13 +166,13 @@ pub fn kill(root: &Path, id: &str, sig: &str, all: bool) -> Result<()> {
         return Err(Error::NotRunning);
     }
     if all {
-        for pid in crate::cgroups::pids(&rec.cgroup_paths) {
-            // SAFETY: kill(2) with plain integers.
-            unsafe { libc::kill(pid, signo) };
-        }
-        return Ok(());
+        return control::signal_all(&rec, signo, st == Status::Paused);
     }
-    signal_init(&rec, signo)
+    signal_init(&rec, signo)?;
+    if st == Status::Paused && signo == libc::SIGKILL {
+        control::thaw_for_kill(&rec)?;
+    }
+    Ok(())
 }
 
 /// Signals the recorded init through a pidfd, after checking it is still the
@@ -199,7 +205,7 @@ fn signal_init(rec: &Record, signo: i32) -> Result<()> {
     Ok(())
 }
 
-fn pidfd_open(pid: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+pub(crate) fn pidfd_open(pid: i32) -> std::io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: pidfd_open takes a pid and flags, returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -275,6 +281,10 @@ pub(crate) fn destroy(sd: StateDir, rec: &Record) {
     for pid in crate::cgroups::pids(&rec.cgroup_paths) {
         // SAFETY: kill(2) with plain integers.
         unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    // Frozen leftovers die only once thawed.
+    if crate::cgroups::is_frozen(&rec.cgroup_paths) {
+        crate::cgroups::thaw(&rec.cgroup_paths);
     }
     crate::cgroups::remove_dirs(&rec.cgroup_created);
     if let Some(floor) = rec.rootfs_mount {

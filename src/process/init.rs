@@ -4,26 +4,27 @@
 //!
 //! Steps: wait for the parent (id maps, cgroup) → join/unshare namespaces →
 //! hostname → mounts and devices → prestart/createRuntime (parent) and
-//! createContainer hooks → sysctl → masked/readonly paths → pivot_root →
-//! rlimits, no_new_privs, capabilities, user → cwd → report ready → wait for
-//! `start` → startContainer hooks → execve.
+//! createContainer hooks → sysctl → terminal (pty, /dev/console) →
+//! masked/readonly paths → pivot_root → rlimits, no_new_privs, capabilities,
+//! LSM labels, seccomp, user → cwd → report ready → wait for `start` →
+//! startContainer hooks → execve (the last steps are shared with `exec`, in
+//! `finish`).
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::socket::{accept4, recv, send, MsgFlags, SockFlag};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::channel::{Channel, Msg, START_FAILED, START_HOOK_FAILED, START_REFUSED};
+use super::finish::{self, Program};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsCtx};
 use crate::security::procfs::Procfs;
-use crate::security::{caps::CapSets, lsm, rlimits, seccomp, user};
+use crate::security::{caps::CapSets, rlimits, seccomp};
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub struct InitCtx<'a> {
@@ -53,13 +54,10 @@ pub struct InitCtx<'a> {
     pub preserve_fds: u32,
     /// The compiled seccomp filter, if any.
     pub seccomp: Option<&'a seccomp::Filter>,
-}
-
-/// What the final execve takes.
-struct Program {
-    path: CString,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
+    /// Socket-activation fds passed on before the preserved ones.
+    pub listen_fds: u32,
+    /// With `process.terminal`: the socket to send the pty master over.
+    pub console: Option<RawFd>,
 }
 
 /// Runs the init; returns only with the exit code of a failed init.
@@ -220,123 +218,45 @@ fn prepare(ctx: &InitCtx, pid_out: &mut i32) -> Result<Option<Program>> {
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         crate::sysctl::apply(sysctl, ctx.plan, &proc)?;
     }
+    // `process` is only needed by start (config.md): create without it.
+    let process = spec.process().as_ref();
+    if let (Some(socket), Some(process)) = (ctx.console, process) {
+        let opts = crate::console::PtyOpts::for_process(process, true);
+        crate::console::setup(root.as_raw_fd(), socket, &opts)?;
+    }
     rootfs::mask_and_protect(&root, spec)?;
     rootfs::enter(root, ctx.no_pivot, ctx.plan.host_mount_ns)?;
     rootfs::finish(spec)?;
-
-    // `process` is only needed by start (config.md): create without it.
-    let Some(process) = spec.process().as_ref() else {
+    let Some(process) = process else {
         return Ok(None);
     };
-    let umask = process.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask & 0o777));
+
+    finish::set_umask(process);
     if let Some(l) = process.rlimits() {
         rlimits::apply(l)?;
-    }
-    if process.no_new_privileges().unwrap_or(false) {
-        // SAFETY: prctl with integer arguments only.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(std::io::Error::last_os_error()).ctx(|| "noNewPrivileges");
-        }
     }
     let mut caps = CapSets::from_spec(process.capabilities().as_ref())?;
     if crate::spec::version_at_least(spec.version(), 1, 1) {
         // What cannot be granted here was warned about by create.
         caps = caps.grantable_only();
     }
-    caps.apply_bounding()?;
-    lsm::apply_exec_labels(&proc, spec)?;
-    // Inherited fds must not reach the container (CVE-2024-21626); marked
-    // here too, before an early seccomp filter could forbid close_range.
-    mark_cloexec(3 + ctx.preserve_fds).ctx(|| "mark fds close-on-exec")?;
-    let early = ctx.seccomp.filter(|f| f.early);
-    // Under an early filter the working directory is entered before it
-    // loads: it is resolved with openat2, which a profile older than that
-    // syscall denies. As runc does, root tries first; a directory only the
-    // container user may enter is tried again after the switch.
-    let cwd_done = early.is_some() && rootfs::safepath::chdir_in_root(process.cwd()).is_ok();
-    if let Some(f) = early {
-        f.load(&state_value(ctx, pid, "creating"), pid)?;
-    }
-    user::switch(process.user(), setgroups_allowed(&proc))?;
-    drop(proc);
-    caps.apply_process()?;
-    if !cwd_done {
-        rootfs::safepath::chdir_in_root(process.cwd())?;
-    }
-    program(
+    let state = state_value(ctx, pid, "creating");
+    finish::drop_privileges(
+        process,
+        caps,
+        proc,
+        ctx.listen_fds + ctx.preserve_fds,
+        ctx.seccomp.map(|f| (f, &state, pid)),
+    )?;
+    finish::resolve(
         process.args().as_deref().unwrap_or_default(),
         process.env().as_deref().unwrap_or_default(),
     )
     .map(Some)
 }
 
-/// Whether setgroups(2) is allowed here (it is not in a user namespace whose
-/// /proc/self/setgroups says "deny").
-fn setgroups_allowed(proc: &Procfs) -> bool {
-    proc.read("self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true)
-}
-
-/// close_range(first, ~0, CLOSE_RANGE_CLOEXEC).
-fn mark_cloexec(first: u32) -> std::io::Result<()> {
-    // SAFETY: close_range with CLOEXEC only flags fds; no memory is touched.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn state_value(ctx: &InitCtx, pid: i32, status: &str) -> serde_json::Value {
     serde_json::from_str(&state_json(ctx, pid, status)).unwrap_or_default()
-}
-
-/// Resolves the executable as execvp would, with the container's PATH.
-fn program(args: &[String], env: &[String]) -> Result<Program> {
-    let name = &args[0];
-    let path = if name.contains('/') {
-        let p = PathBuf::from(name);
-        if !p.exists() {
-            return Err(Error::msg(format!(
-                "exec: \"{name}\": no such file or directory"
-            )));
-        }
-        p
-    } else {
-        let search = env
-            .iter()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        search
-            .split(':')
-            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name))
-            .find(|p| {
-                p.metadata().map(|m| m.is_file()).unwrap_or(false)
-                    && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
-            })
-            .ok_or_else(|| {
-                Error::msg(format!(
-                    "exec: \"{name}\": executable file not found in $PATH"
-                ))
-            })?
-    };
-    let cstr =
-        |s: &str| CString::new(s).map_err(|_| Error::msg(format!("process: {s:?} contains NUL")));
-    Ok(Program {
-        path: CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| Error::msg("process.args[0]: NUL"))?,
-        argv: args.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
-        envp: env.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
-    })
 }
 
 /// After `start`: startContainer hooks, then execve. Returns only on
@@ -357,39 +277,12 @@ fn start(ctx: &InitCtx, pid: i32, p: &Program) -> (u8, Error) {
             return (START_HOOK_FAILED, e);
         }
     }
-    // The container starts with no blocked signals and default SIGPIPE (the
-    // Rust runtime ignores it, and ignored dispositions survive execve).
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    // SAFETY: resetting a disposition to the default has no memory effects.
-    unsafe {
-        let _ = nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
-    }
-    // Every fd past stdio and --preserve-fds is closed by the execve. An
-    // early seccomp filter may forbid close_range: then the marking done
-    // before it loaded stands (every fd opened since is close-on-exec).
-    if let Err(e) = mark_cloexec(3 + ctx.preserve_fds) {
-        if !ctx.seccomp.is_some_and(|f| f.early) {
-            return (
-                START_FAILED,
-                Error::msg(format!("mark fds close-on-exec: {e}")),
-            );
-        }
-    }
-    // As late as possible: only the execve (and, for NOTIFY, the send of
-    // the notify fd) run under the filter.
-    if let Some(f) = ctx.seccomp.filter(|f| !f.early) {
-        if let Err(e) = f.load(&state_value(ctx, pid, "created"), pid) {
-            return (START_FAILED, e);
-        }
-    }
-    let e = nix::unistd::execve(&p.path, &p.argv, &p.envp).unwrap_err();
-    let err = Error::msg(format!(
-        "exec {:?}: {}",
-        p.argv
-            .first()
-            .map(|a| a.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::io::Error::from_raw_os_error(e as i32)
-    ));
+    let state = state_value(ctx, pid, "created");
+    let err = finish::exec(
+        p,
+        ctx.listen_fds + ctx.preserve_fds,
+        ctx.listen_fds,
+        ctx.seccomp.map(|f| (f, &state, pid)),
+    );
     (START_FAILED, err)
 }

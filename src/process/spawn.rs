@@ -2,7 +2,7 @@
 //! (id maps, cgroup, oom score), and drive it over the sync channel until it
 //! reports ready. Any failure kills the init before returning the error.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::channel::{self, Msg};
-use super::clone::fork_into;
+use super::clone::fork_into_cgroup;
 use super::init::{self, InitCtx};
 use crate::cgroups::Placement;
 use crate::error::{Context, Error, Result};
@@ -40,6 +40,10 @@ pub struct SpawnArgs<'a> {
     pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// Socket-activation fds passed on before the preserved ones.
+    pub listen_fds: u32,
+    /// With `process.terminal`: where the init sends the pty master.
+    pub console: Option<RawFd>,
     /// The compiled seccomp filter, if any.
     pub seccomp: Option<&'a crate::security::seccomp::Filter>,
 }
@@ -62,7 +66,9 @@ pub fn spawn(a: &SpawnArgs) -> Result<i32> {
         namespaces::join(*t, f)?;
     }
 
-    let pid = fork_into(plan.clone_flags)?;
+    // On cgroup v2 the init starts in its cgroup (CLONE_INTO_CGROUP).
+    let cg_fd = a.placement.clone_target();
+    let (pid, in_cgroup) = fork_into_cgroup(plan.clone_flags, cg_fd.as_ref().map(|f| f.as_fd()))?;
     if pid == 0 {
         drop(parent_chan);
         let code = init::run(InitCtx {
@@ -78,6 +84,8 @@ pub fn spawn(a: &SpawnArgs) -> Result<i32> {
             no_pivot: a.no_pivot,
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
+            listen_fds: a.listen_fds,
+            console: a.console,
             seccomp: a.seccomp,
         });
         // SAFETY: _exit ends the child without running the parent's atexit
@@ -86,7 +94,8 @@ pub fn spawn(a: &SpawnArgs) -> Result<i32> {
     }
     drop(child_chan);
     drop(listener);
-    let res = drive(a, &plan, pid, &parent_chan);
+    drop(cg_fd);
+    let res = drive(a, &plan, pid, in_cgroup, &parent_chan);
     if let Err(e) = res {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
@@ -109,7 +118,13 @@ fn start_listener(path: &Path) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-fn drive(a: &SpawnArgs, plan: &Plan, pid: i32, chan: &channel::Channel) -> Result<()> {
+fn drive(
+    a: &SpawnArgs,
+    plan: &Plan,
+    pid: i32,
+    in_cgroup: bool,
+    chan: &channel::Channel,
+) -> Result<()> {
     let linux = a
         .spec
         .linux()
@@ -122,7 +137,9 @@ fn drive(a: &SpawnArgs, plan: &Plan, pid: i32, chan: &channel::Channel) -> Resul
             linux.gid_mappings().as_deref().unwrap_or_default(),
         )?;
     }
-    a.placement.join(pid)?;
+    if !in_cgroup {
+        a.placement.join(pid)?;
+    }
     if let Some(score) = a.spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         crate::security::procfs::Procfs::host()?
             .write(

@@ -5,6 +5,7 @@
 //! before pivot_root: paths are resolved in the rootfs with `safepath`, and the
 //! host's /proc (still visible) names the resolved fds for mount(2).
 
+pub mod copyup;
 pub mod devices;
 pub mod hostns;
 pub mod options;
@@ -250,6 +251,15 @@ fn mount_entry(ctx: &RootfsCtx, root: &File, m: &Mount, i: usize) -> Result<()> 
             }
         }
         Err(e) => return Err(e).ctx(what),
+    }
+    if opts.tmpcopyup {
+        if typ != "tmpfs" {
+            return Err(Error::msg(format!("{}: tmpcopyup needs a tmpfs", what())));
+        }
+        // `target` still names the directory under the new tmpfs.
+        let mounted = open_in_root(root.as_raw_fd(), dest, libc::O_PATH).ctx(what)?;
+        copyup::copy_tree(Path::new(&t), Path::new(&fd_path(&mounted)))
+            .ctx(|| format!("{}: tmpcopyup", what()))?;
     }
     set_propagation(root, dest, &opts.propagation).ctx(what)
 }

@@ -17,6 +17,8 @@ pub struct MountOptions {
     pub bind: bool,
     /// `rbind`: recursive bind.
     pub recursive: bool,
+    /// `tmpcopyup`: fill a new tmpfs with what the directory it covers held.
+    pub tmpcopyup: bool,
 }
 
 /// Every option `parse` implements (the rest is filesystem data, or refused):
@@ -60,6 +62,7 @@ pub const RECOGNIZED: &[&str] = &[
     "strictatime",
     "suid",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -71,6 +74,7 @@ pub fn parse(opts: &[String], where_: &str) -> Result<MountOptions> {
         data: String::new(),
         bind: false,
         recursive: false,
+        tmpcopyup: false,
     };
     let mut data = Vec::new();
     for o in opts {
@@ -108,6 +112,10 @@ pub fn parse(opts: &[String], where_: &str) -> Result<MountOptions> {
                 m.bind = true;
                 continue;
             }
+            "tmpcopyup" => {
+                m.tmpcopyup = true;
+                continue;
+            }
             "rbind" => {
                 m.bind = true;
                 m.recursive = true;
@@ -122,7 +130,7 @@ pub fn parse(opts: &[String], where_: &str) -> Result<MountOptions> {
             "idmap" | "ridmap" | "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev"
             | "rnoexec" | "rexec" | "rnoatime" | "ratime" | "rrelatime" | "rnorelatime"
             | "rstrictatime" | "rnostrictatime" | "rnodiratime" | "rdiratime" | "nosymfollow"
-            | "rnosymfollow" | "symfollow" | "rsymfollow" | "tmpcopyup" => {
+            | "rnosymfollow" | "symfollow" | "rsymfollow" => {
                 return Err(Error::NotSupported(format!("{where_}: {o}")));
             }
             other => {

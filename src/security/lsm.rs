@@ -11,7 +11,7 @@
 //! attr write returns EINVAL, the mount refuses `context=`, the SELinux label
 //! is refused by its validation). We refuse at `create`, naming the field.
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Process, Spec};
 
 use super::procfs::Procfs;
 use crate::error::{Error, Result};
@@ -50,18 +50,10 @@ fn absent(path: &str, lsm: &str) -> Error {
 
 /// Refuses labels for an LSM the host does not have (at `create`).
 pub fn check(spec: &Spec) -> Result<()> {
-    let process = spec.process().as_ref();
-    if process
-        .and_then(|p| nonempty(p.apparmor_profile()))
-        .is_some()
-        && !apparmor_enabled()
-    {
-        return Err(absent("process.apparmorProfile", "AppArmor"));
+    if let Some(p) = spec.process() {
+        check_process(p)?;
     }
     let selinux = || selinux_enabled();
-    if process.and_then(|p| nonempty(p.selinux_label())).is_some() && !selinux() {
-        return Err(absent("process.selinuxLabel", "SELinux"));
-    }
     if spec
         .linux()
         .as_ref()
@@ -74,12 +66,29 @@ pub fn check(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a process's labels for an LSM the host does not have (`create`,
+/// and `exec` for the process it runs).
+pub fn check_process(process: &Process) -> Result<()> {
+    if nonempty(process.apparmor_profile()).is_some() && !apparmor_enabled() {
+        return Err(absent("process.apparmorProfile", "AppArmor"));
+    }
+    if nonempty(process.selinux_label()).is_some() && !selinux_enabled() {
+        return Err(absent("process.selinuxLabel", "SELinux"));
+    }
+    Ok(())
+}
+
 /// Sets the labels the user process gets at execve. Runs in the init after
 /// pivot_root, with the procfs handle opened before it.
 pub fn apply_exec_labels(proc: &Procfs, spec: &Spec) -> Result<()> {
-    let Some(process) = spec.process().as_ref() else {
-        return Ok(());
-    };
+    match spec.process() {
+        Some(p) => apply_process_labels(proc, p),
+        None => Ok(()),
+    }
+}
+
+/// Sets the labels `process` gets at execve (the init's, or an exec'd one's).
+pub fn apply_process_labels(proc: &Procfs, process: &Process) -> Result<()> {
     if let Some(profile) = nonempty(process.apparmor_profile()) {
         // Only a process's own attributes can be changed: thread-self is
         // exact (libapparmor uses /proc/<tid>/attr).

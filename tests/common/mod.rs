@@ -604,7 +604,7 @@ impl Ctx {
             "state dir {} left behind",
             state_dir.display()
         );
-        for c in CGROUP_V1_CONTROLLERS {
+        for c in CGROUP_V1_CONTROLLERS.iter().chain(&["unified", ""]) {
             let p = Path::new("/sys/fs/cgroup")
                 .join(c)
                 .join("mydocker")
@@ -689,6 +689,11 @@ impl Drop for Ctx {
             }
         }
     }
+}
+
+/// True on a pure cgroup v2 host (cgroup2 mounted at /sys/fs/cgroup).
+pub fn cgroup2_host() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 pub const CGROUP_V1_CONTROLLERS: &[&str] = &[
@@ -786,4 +791,68 @@ pub fn state_pid(state: &Value) -> u32 {
         .unwrap_or_else(|| panic!("no pid in state {state}"));
     assert!(pid > 0, "state pid should be > 0: {state}");
     pid as u32
+}
+
+/// Spawns `mydocker args...` with fd 3 (and 4) open on files holding
+/// "three"/"four", and `env` set; returns what it printed.
+pub fn with_extra_fds(t: &Ctx, env: &[(&str, &str)], wrap_pid: bool, args: &[&str]) -> Out {
+    let three = t.tmp.path().join("three");
+    let four = t.tmp.path().join("four");
+    fs::write(&three, "three\n").unwrap();
+    fs::write(&four, "four\n").unwrap();
+    let f3 = fs::File::open(&three).unwrap();
+    let f4 = fs::File::open(&four).unwrap();
+    let mut full: Vec<String> = vec!["--root".into(), t.root.to_str().unwrap().into()];
+    full.extend(args.iter().map(|s| s.to_string()));
+    // LISTEN_PID must name the runtime itself: a shell sets it to its own
+    // pid, then execs the runtime.
+    let mut cmd = if wrap_pid {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c")
+            .arg("export LISTEN_PID=$$; exec \"$0\" \"$@\"")
+            .arg(bin())
+            .args(&full);
+        c
+    } else {
+        let mut c = Command::new(bin());
+        c.args(&full);
+        c
+    };
+    cmd.envs(env.iter().copied());
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    // Away from 3 and 4 first: dup2 onto the same number would keep
+    // close-on-exec.
+    let r3 = unsafe { libc::fcntl(f3.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+    let r4 = unsafe { libc::fcntl(f4.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+    assert!(r3 >= 10 && r4 >= 10);
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(r3, 3) < 0 || libc::dup2(r4, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = t.logs.join("fds.stdout");
+    let e = t.logs.join("fds.stderr");
+    cmd.stdin(Stdio::null())
+        .stdout(fs::File::create(&o).unwrap())
+        .stderr(fs::File::create(&e).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    unsafe {
+        libc::close(r3);
+        libc::close(r4);
+    }
+    let st = wait_child(&mut child, CMD_TIMEOUT);
+    Out {
+        cmd: format!("{args:?}"),
+        code: st.map_or(-1, exit_code),
+        stdout: fs::read_to_string(o).unwrap_or_default(),
+        stderr: fs::read_to_string(e).unwrap_or_default(),
+    }
+}
+
+pub fn fd_list(s: &str) -> Vec<u32> {
+    s.split_whitespace().map(|x| x.parse().unwrap()).collect()
 }
