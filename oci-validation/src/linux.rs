@@ -20,6 +20,7 @@ crate::tests! {
     "devices/existing-mismatch-errors", "config-linux.md#devices" => devices_mismatch;
     "devices/defaults-supplied", "config-linux.md#default-devices" => default_devices;
     "cgroups-path/absolute", "config-linux.md#cgroups-path" => cgroups_path;
+    "resources/devices-in-listed-order", "config-linux.md#allowed-device-list" => device_rules_order;
     "sysctl/applied", "config-linux.md#sysctl" => sysctl;
     "masked-paths", "config-linux.md#masked-paths" => masked;
     "readonly-paths", "config-linux.md#readonly-paths" => readonly;
@@ -235,6 +236,32 @@ fn cgroups_path() -> TestResult {
         let _ = fs::remove_dir(p);
     }
     res
+}
+
+fn device_rules_order() -> TestResult {
+    // The device allow-list is applied in the listed order: allowing the
+    // node and then denying it leaves it denied. Reading a loop node is
+    // EPERM only when the device cgroup refuses it.
+    let t = Ctx::new("device-rules");
+    let node = json!([{"path": "/dev/oci-loop", "type": "b", "major": 7, "minor": 200}]);
+    let deny_all = json!({"allow": false, "access": "rwm"});
+    let allow = json!({"allow": true, "type": "b", "major": 7, "minor": 200, "access": "rwm"});
+    let deny = json!({"allow": false, "type": "b", "major": 7, "minor": 200, "access": "rwm"});
+    for (rules, denied) in [
+        (json!([deny_all, allow]), false),
+        (json!([deny_all, allow, deny]), true),
+    ] {
+        let mut cfg = t.sh_config("head -c1 /dev/oci-loop 2>&1 >/dev/null; true");
+        cfg["linux"]["devices"] = node.clone();
+        cfg["linux"]["resources"] = json!({"devices": rules});
+        let out = t.run_to_end(&cfg)?;
+        t.rt(&["delete", "--force", &t.id]).success()?;
+        ensure!(
+            out.contains("Operation not permitted") == denied,
+            "rules {rules}: reading the node said {out:?} (denied expected: {denied})"
+        );
+    }
+    Ok(())
 }
 
 fn sysctl() -> TestResult {
