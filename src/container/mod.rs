@@ -228,6 +228,11 @@ pub(crate) fn destroy(sd: StateDir, rec: &Record) {
         crate::cgroups::thaw(&rec.cgroup_paths);
     }
     crate::cgroups::remove_dirs(&rec.cgroup_created);
+    if let Some(unit) = &rec.systemd_unit {
+        if let Err(e) = crate::cgroups::systemd::stop(unit) {
+            log::warn!("{e}");
+        }
+    }
     if let Err(e) = sd.remove() {
         log::warn!("{e}");
     }
