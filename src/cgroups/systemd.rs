@@ -164,11 +164,9 @@ pub fn resource_properties(r: &LinuxResources) -> Vec<Property> {
             }
         }
     }
-    if let Some(l) = r.pids().map(|p| p.limit()) {
-        add(
-            "TasksMax",
-            Value::U64(if l <= 0 { u64::MAX } else { l as u64 }),
-        );
+    // 0 leaves the limit alone (runc); negative is "infinity".
+    if let Some(l) = r.pids().map(|p| p.limit()).filter(|l| *l != 0) {
+        add("TasksMax", Value::U64(max(l)));
     }
     if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
         if w > 0 {
@@ -311,11 +309,13 @@ impl Scope {
         let mut props = annotation_properties(annotations)?;
         let r = resources.cloned().unwrap_or_default();
         props.extend(resource_properties(&r));
+        let t0 = std::time::Instant::now();
         let conn = Conn::system().map_err(|e| {
             Error::msg(format!(
                 "--systemd-cgroup: cannot reach systemd on the system bus: {e}"
             ))
         })?;
+        log::debug!("systemd: bus connected in {} us", t0.elapsed().as_micros());
         let rel = slice_dir(&slice)?.join(&unit);
         Ok((
             Scope {
@@ -335,6 +335,7 @@ impl Scope {
     /// checks `pid` landed in `manager`'s directory, then writes the
     /// resources there.
     pub fn start(&self, pid: i32, manager: &Manager) -> Result<()> {
+        let t0 = std::time::Instant::now();
         let mut conn = self.conn.borrow_mut();
         conn.watch_jobs()?;
         let mut props: Vec<Property> = vec![
@@ -364,6 +365,11 @@ impl Scope {
         self.started.set(true);
         let result = conn.wait_job(&job)?;
         drop(conn);
+        log::debug!(
+            "systemd: unit {} started ({result}) in {} us",
+            self.unit,
+            t0.elapsed().as_micros()
+        );
         if result != "done" {
             return Err(Error::msg(format!(
                 "systemd: start unit {}: job {result}",
@@ -462,6 +468,27 @@ mod tests {
         assert_eq!(slice_dir("-.slice").unwrap(), PathBuf::from("/"));
         assert!(slice_dir("a--b.slice").is_err());
         assert!(slice_dir("ab").is_err());
+    }
+
+    #[test]
+    fn resources_to_properties() {
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": -1},
+            "cpu": {"shares": 1024, "quota": 33333, "period": 100000, "cpus": "1"},
+            "pids": {"limit": 0},
+            "blockIO": {"weight": 1000}
+        }))
+        .unwrap();
+        let p = resource_properties(&r);
+        let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("MemoryMax"), Some(Value::U64(u64::MAX)));
+        assert_eq!(get("CPUWeight"), Some(Value::U64(100)));
+        // 333330 us per second, rounded up to whole percents
+        assert_eq!(get("CPUQuotaPerSecUSec"), Some(Value::U64(340_000)));
+        assert_eq!(get("CPUQuotaPeriodUSec"), Some(Value::U64(100_000)));
+        assert_eq!(get("AllowedCPUs"), Some(Value::Bytes(vec![0b10])));
+        assert_eq!(get("TasksMax"), None);
+        assert_eq!(get("IOWeight"), Some(Value::U64(10_000)));
     }
 
     #[test]
