@@ -213,3 +213,20 @@ fn taken_unit_fails_and_leaves_nothing() {
     sd(&t, &["delete", "--force", &t.id]).ok();
     assert!(systemctl(&["status", "--no-pager", &unit(&t)]).0 != 0);
 }
+
+#[test]
+fn run_to_the_end_removes_the_scope() {
+    need_systemd!();
+    let t = Ctx::new("sdrun");
+    // no cgroupsPath: system.slice:mydocker:<id>
+    let mut cfg = t.spec(&["sh", "-c", "cat /sys/fs/cgroup/pids.max; exit 3"]);
+    cfg["linux"].as_object_mut().unwrap().remove("cgroupsPath");
+    cfg["linux"]["resources"]["pids"] = json!({"limit": 33});
+    t.write_config(&cfg);
+    let o = sd(&t, &["run", "--bundle", t.bundle_str(), &t.id]);
+    o.ok_code(3);
+    assert_eq!(o.stdout.trim(), "33");
+    assert!(systemctl(&["status", "--no-pager", &unit(&t)]).0 != 0);
+    assert!(!scope_dir(&t).exists());
+    t.assert_no_leftovers();
+}
