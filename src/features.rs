@@ -146,12 +146,12 @@ pub fn features() -> Result<Features> {
         .namespaces(NAMESPACES.to_vec())
         .capabilities(caps)
         .cgroup(
-            // cgroupfs on v1 and v2 hierarchies (rdma.max included); no
-            // systemd driver.
+            // cgroupfs on v1 and v2 hierarchies (rdma.max included); the
+            // systemd driver (system instance, cgroup v2) where systemd runs.
             CgroupBuilder::default()
                 .v1(true)
                 .v2(true)
-                .systemd(false)
+                .systemd(crate::cgroups::systemd::booted() && crate::cgroups::is_unified())
                 .systemd_user(false)
                 .rdma(true)
                 .build()

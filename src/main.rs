@@ -26,7 +26,7 @@ fn main() {
         }
     };
     if cli.systemd_cgroup {
-        log::info!("--systemd-cgroup: the systemd driver is not available yet, using cgroupfs");
+        mydocker::cgroups::systemd::enable();
     }
     match dispatch(&cli) {
         Ok(code) => std::process::exit(code),

@@ -76,6 +76,9 @@ pub struct Record {
     /// The subset of `cgroup_paths` (and parents) that create made, removed on delete.
     #[serde(default)]
     pub cgroup_created: Vec<PathBuf>,
+    /// With `--systemd-cgroup`: the container's scope unit, stopped on delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
     /// Whether the container has its own pid namespace (its processes die with init).
     pub own_pid_ns: bool,
     /// For a container in the runtime's mount namespace: the id of the mount

@@ -14,11 +14,13 @@
 //! pull in a second oci-spec and nix, and neither drives a hybrid host's
 //! cgroup2-only controllers. Measurements: docs/cgroups.md.
 
+pub mod dbus;
 pub mod devices;
 pub mod ebpf;
 pub mod resources;
 pub mod stats;
 pub mod subpath;
+pub mod systemd;
 pub mod v1;
 pub mod v2;
 
@@ -563,6 +565,8 @@ pub struct Placement {
     pub created: Vec<PathBuf>,
     /// The manager of those directories.
     pub manager: Manager,
+    /// With `--systemd-cgroup`: the scope systemd makes at `join`.
+    pub systemd: Option<systemd::Scope>,
 }
 
 impl Placement {
@@ -602,6 +606,7 @@ impl Placement {
             paths: manager.paths(),
             created: Vec::new(),
             manager: manager.clone(),
+            systemd: None,
         };
         let made = match &manager {
             Manager::V1(m) => m.create(&enable, &mut p.created),
@@ -614,8 +619,31 @@ impl Placement {
         Ok(p)
     }
 
-    /// Applies `linux.resources` to the new cgroups.
+    /// With `--systemd-cgroup`: a placement whose directory is the scope
+    /// systemd will make for the init (see systemd.rs); nothing is made yet.
+    pub fn create_systemd(
+        cgroups_path: Option<&str>,
+        id: &str,
+        resources: Option<&LinuxResources>,
+        annotations: &std::collections::HashMap<String, String>,
+    ) -> Result<Placement> {
+        let (scope, rel) = systemd::Scope::prepare(cgroups_path, id, resources, annotations)?;
+        let manager = Manager::new(&Path::new("/").join(&rel))?;
+        manager.check(resources.unwrap_or(&LinuxResources::default()))?;
+        Ok(Placement {
+            paths: manager.paths(),
+            created: Vec::new(),
+            manager,
+            systemd: Some(scope),
+        })
+    }
+
+    /// Applies `linux.resources` to the new cgroups (with systemd: at
+    /// `join`, once the scope exists).
     pub fn apply(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        if self.systemd.is_some() {
+            return Ok(());
+        }
         let empty = LinuxResources::default();
         self.manager.apply(resources.unwrap_or(&empty), false)
     }
@@ -623,6 +651,9 @@ impl Placement {
     /// On a pure v2 host, the cgroup directory to clone the init straight
     /// into (CLONE_INTO_CGROUP), so it never runs outside its cgroup.
     pub fn clone_target(&self) -> Option<OwnedFd> {
+        if self.systemd.is_some() {
+            return None;
+        }
         let Manager::V2(m) = &self.manager else {
             return None;
         };
@@ -636,11 +667,17 @@ impl Placement {
 
     /// Moves `pid` into the container's cgroup in every hierarchy.
     pub fn join(&self, pid: i32) -> Result<()> {
-        join_paths(&self.paths, pid)
+        match &self.systemd {
+            Some(s) => s.start(pid, &self.manager),
+            None => join_paths(&self.paths, pid),
+        }
     }
 
     /// Removes what `create` made (best effort, deepest first).
     pub fn remove(&self) {
+        if let Some(s) = &self.systemd {
+            s.remove();
+        }
         remove_dirs(&self.created);
     }
 }

@@ -27,7 +27,7 @@ pub struct Cli {
     /// Log debug messages.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Use the systemd cgroup driver (not available yet: cgroupfs is used).
+    /// Use the systemd cgroup driver: the container's cgroup is a transient scope unit.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility (`true`, `false` or `auto`).

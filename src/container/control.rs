@@ -139,6 +139,9 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<()> {
     if state::status(&sd.path, &rec) == Status::Stopped {
         return Err(Error::NotRunning);
     }
+    if let Some(unit) = &rec.systemd_unit {
+        crate::cgroups::systemd::update(unit, &r)?;
+    }
     manager(&rec)?.apply(&r, true)
 }
 

@@ -131,7 +131,16 @@ fn create_in(
         f.connect_listener()?;
     }
     let resources = linux.resources().as_ref();
-    let placement = Placement::create(&cg_path, resources)?;
+    let placement = if cgroups::systemd::enabled() {
+        Placement::create_systemd(
+            linux.cgroups_path().as_deref().and_then(Path::to_str),
+            req.id,
+            resources,
+            &spec.annotations().clone().unwrap_or_default(),
+        )?
+    } else {
+        Placement::create(&cg_path, resources)?
+    };
     let placement = placement_out.insert(placement);
     // Limits and device rules are in force before the init is cloned into
     // the cgroup. linux.devices only creates nodes: access is what the
@@ -166,6 +175,7 @@ fn create_in(
         hooks: spec.hooks().clone(),
         cgroup_paths: placement.paths.clone(),
         cgroup_created: placement.created.clone(),
+        systemd_unit: placement.systemd.as_ref().map(|s| s.unit.clone()),
         own_pid_ns: ns
             .iter()
             .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),

@@ -290,6 +290,11 @@ pub(crate) fn destroy(sd: StateDir, rec: &Record) {
     if let Some(floor) = rec.rootfs_mount {
         crate::rootfs::hostns::detach_rootfs(&rec.rootfs, floor);
     }
+    if let Some(unit) = &rec.systemd_unit {
+        if let Err(e) = crate::cgroups::systemd::stop(unit) {
+            log::warn!("{e}");
+        }
+    }
     if let Err(e) = sd.remove() {
         log::warn!("{e}");
     }
