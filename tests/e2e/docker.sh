@@ -64,7 +64,9 @@ state_of() { D inspect -f '{{.State.Status}}' "$1"; }
 host_pid() { D inspect -f '{{.State.Pid}}' "$1"; }
 is_running() { expect_eq running "$(state_of "$1" 2>&1)" "state of $1"; }
 # Host cgroup file of a container: /sys/fs/cgroup/<ctrl>/<parent>/<id>/<file>.
-cg_file() { echo "/sys/fs/cgroup/$1/$CG_PARENT/$(full_id "$2")/$3"; }
+cg_file() {
+  if [ "$CG2" = 1 ]; then echo "/sys/fs/cgroup/$CG_PARENT/$(full_id "$2")/$3"; else echo "/sys/fs/cgroup/$1/$CG_PARENT/$(full_id "$2")/$3"; fi
+}
 
 # ---------------------------------------------------------------- checks
 t_run_output() {
@@ -127,15 +129,14 @@ t_pause_unpause() {
   RUN -d --name c-pause "${SEC[@]}" $IMG sh -c 'while :; do date +%s%N > /tmp/t; sleep 0.1; done'
   D pause c-pause
   expect_eq paused "$(state_of c-pause)"
-  expect_eq FROZEN "$(cat "$(cg_file freezer c-pause freezer.state)")" freezer.state
+  expect_frozen cg_file c-pause
   D unpause c-pause
   expect_eq running "$(state_of c-pause)"
 }
 t_update() {
   RUN -d --name c-update "${SEC[@]}" $IMG sleep 1000
   D update --memory 64m --memory-swap 128m --cpus 0.5 --pids-limit 50 c-update
-  expect_eq 67108864 "$(cat "$(cg_file memory c-update memory.limit_in_bytes)")" memory.limit_in_bytes
-  expect_eq 50000 "$(cat "$(cg_file cpu c-update cpu.cfs_quota_us)")" cpu.cfs_quota_us
+  expect_mem_cpu cg_file c-update 67108864 50000
   expect_eq 50 "$(cat "$(cg_file pids c-update pids.max)")" pids.max
 }
 t_stop_term() {

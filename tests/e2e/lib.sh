@@ -339,3 +339,21 @@ e2e_exit() {
   fi
   exit "$rc"
 }
+
+# cgroup files an engine check reads: v1 (this host) or v2 (the VM from ../shared/vm).
+CG2=0; [ -f /sys/fs/cgroup/cgroup.controllers ] && CG2=1
+# expect_frozen FILE_OF: FILE_OF CTRL FILE prints a cgroup file's path.
+expect_frozen() {
+  if [ "$CG2" = 1 ]; then expect_eq 1 "$(cat "$($1 - "$2" cgroup.freeze)")" cgroup.freeze
+  else expect_eq FROZEN "$(cat "$($1 freezer "$2" freezer.state)")" freezer.state; fi
+}
+# expect_mem_cpu FILE_OF ID BYTES QUOTA_US (period 100000)
+expect_mem_cpu() {
+  if [ "$CG2" = 1 ]; then
+    expect_eq "$3" "$(cat "$($1 - "$2" memory.max)")" memory.max
+    expect_eq "$4 100000" "$(cat "$($1 - "$2" cpu.max)")" cpu.max
+  else
+    expect_eq "$3" "$(cat "$($1 memory "$2" memory.limit_in_bytes)")" memory.limit_in_bytes
+    expect_eq "$4" "$(cat "$($1 cpu "$2" cpu.cfs_quota_us)")" cpu.cfs_quota_us
+  fi
+}

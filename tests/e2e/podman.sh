@@ -53,7 +53,9 @@ full_id() { P inspect -f '{{.Id}}' "$1"; }
 state_of() { P inspect -f '{{.State.Status}}' "$1"; }
 host_pid() { P inspect -f '{{.State.Pid}}' "$1"; }
 is_running() { expect_eq running "$(state_of "$1" 2>&1)" "state of $1"; }
-cg_file() { echo "/sys/fs/cgroup/$1/$CG_PARENT/libpod-$(full_id "$2")/$3"; }
+cg_file() {
+  if [ "$CG2" = 1 ]; then echo "/sys/fs/cgroup/$CG_PARENT/libpod-$(full_id "$2")/$3"; else echo "/sys/fs/cgroup/$1/$CG_PARENT/libpod-$(full_id "$2")/$3"; fi
+}
 
 # ---------------------------------------------------------------- checks
 t_run_output() { expect_eq hello-from-podman "$(RUN --rm "${SEC[@]}" $IMG echo hello-from-podman)"; }
@@ -104,15 +106,14 @@ t_pause_unpause() {
   RUN -d --name c-pause "${SEC[@]}" $IMG sleep 1000
   P pause c-pause
   expect_eq paused "$(state_of c-pause)"
-  expect_eq FROZEN "$(cat "$(cg_file freezer c-pause freezer.state)")" freezer.state
+  expect_frozen cg_file c-pause
   P unpause c-pause
   expect_eq running "$(state_of c-pause)"
 }
 t_update() {
   RUN -d --name c-update "${SEC[@]}" $IMG sleep 1000
   P update --memory 64m --memory-swap 128m --cpus 0.5 c-update
-  expect_eq 67108864 "$(cat "$(cg_file memory c-update memory.limit_in_bytes)")" memory.limit_in_bytes
-  expect_eq 50000 "$(cat "$(cg_file cpu c-update cpu.cfs_quota_us)")" cpu.cfs_quota_us
+  expect_mem_cpu cg_file c-update 67108864 50000
 }
 t_stop_term() {
   RUN -d --name c-stopterm "${SEC[@]}" $IMG sh -c 'trap "exit 42" TERM; echo ready; while :; do sleep 0.2; done'
