@@ -200,10 +200,12 @@ pub fn load_record(dir: &Path) -> Result<Record> {
 
 /// Process state letter and start time from /proc/<pid>/stat.
 pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    // One read into a buffer the whole line fits in (52 numbers and a
-    // command name): read_to_string grows its buffer from 32 bytes, five
-    // reads for a typical line, on every `state` and `delete`.
-    let mut buf = [0u8; 4096];
+    // One read (read_to_string grows its buffer from 32 bytes: five reads
+    // for a typical line, on every `state` and `delete`). Only fields 3 and
+    // 22 are parsed: the pid, a command name of at most 64 bytes and 20
+    // numbers of at most 20 digits always fit in 1 KiB, so a longer line is
+    // cut after what is needed.
+    let mut buf = [0u8; 1024];
     let n = std::io::Read::read(
         &mut std::fs::File::open(format!("/proc/{pid}/stat")).ok()?,
         &mut buf,
