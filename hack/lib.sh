@@ -85,10 +85,22 @@ ensure_cargo() {
 # Packages the build itself needs: the libseccomp crate links libseccomp via pkg-config.
 BUILD_PKGS=(libseccomp-dev pkg-config)
 
+# The release binary is linked statically (glibc's and libseccomp's .a files, from
+# libc6-dev and libseccomp-dev): a start then skips the dynamic loader, which the
+# CVE-2019-5736 re-exec pays twice (measured in docs/performance.md). Only the final
+# binary gets +crt-static: in RUSTFLAGS or .cargo/config.toml it would also reach the
+# proc-macro crates, which the gnu target cannot build statically.
+# MYDOCKER_DYNAMIC=1 builds the plain `cargo build --release` binary instead.
 cargo_build_release() {
   ensure_pkgs "${BUILD_PKGS[@]}"
   ensure_cargo
-  (cd "$REPO_ROOT" && cargo build --release)
+  if [ "${MYDOCKER_DYNAMIC:-0}" = 1 ]; then
+    (cd "$REPO_ROOT" && cargo build --release)
+  else
+    (cd "$REPO_ROOT" && LIBSECCOMP_LINK_TYPE=static \
+      LIBSECCOMP_LIB_PATH="$(pkg-config --variable=libdir libseccomp)" \
+      cargo rustc --release --bin mydocker -- -C target-feature=+crt-static)
+  fi
   MYDOCKER_BIN=$REPO_ROOT/target/release/mydocker
   [ -x "$MYDOCKER_BIN" ] || die "build did not produce $MYDOCKER_BIN"
   export MYDOCKER_BIN

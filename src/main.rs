@@ -69,7 +69,10 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Start(a) => container::start(root, &a.id).map(|()| 0),
         Command::State(a) => {
             let v = container::state(root, &a.id)?;
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            // One write(2) for the whole document.
+            let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+            s.push('\n');
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), s.as_bytes());
             Ok(0)
         }
         Command::Kill(a) => container::kill(root, &a.id, &a.signal, a.all).map(|()| 0),

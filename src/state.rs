@@ -207,7 +207,18 @@ pub fn load_record(dir: &Path) -> Result<Record> {
 
 /// Process state letter and start time from /proc/<pid>/stat.
 pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // One read (read_to_string grows its buffer from 32 bytes: five reads
+    // for a typical line, on every `state` and `delete`). Only fields 3 and
+    // 22 are parsed: the pid, a command name of at most 64 bytes and 20
+    // numbers of at most 20 digits always fit in 1 KiB, so a longer line is
+    // cut after what is needed.
+    let mut buf = [0u8; 1024];
+    let n = std::io::Read::read(
+        &mut std::fs::File::open(format!("/proc/{pid}/stat")).ok()?,
+        &mut buf,
+    )
+    .ok()?;
+    let s = std::str::from_utf8(&buf[..n]).ok()?;
     // The command name may contain spaces and parentheses: split after the last ')'.
     let rest = &s[s.rfind(')')? + 2..];
     let mut fields = rest.split(' ');

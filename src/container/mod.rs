@@ -277,10 +277,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 /// Tears down a stopped container: stray processes, cgroups, state, poststop.
 pub(crate) fn destroy(sd: StateDir, rec: &Record) {
     // Without its own pid namespace the container's other processes outlive
-    // the init: they go with the container.
-    for pid in crate::cgroups::pids(&rec.cgroup_paths) {
-        // SAFETY: kill(2) with plain integers.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+    // the init: they go with the container. With one, the kernel killed them
+    // all when the init died, so the cgroup walk (a listing per hierarchy)
+    // is skipped.
+    if !rec.own_pid_ns {
+        for pid in crate::cgroups::pids(&rec.cgroup_paths) {
+            // SAFETY: kill(2) with plain integers.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     }
     // Frozen leftovers die only once thawed.
     if crate::cgroups::is_frozen(&rec.cgroup_paths) {

@@ -146,19 +146,25 @@ pub fn ensure_in_root(root: RawFd, path: &Path, kind: Kind) -> io::Result<OwnedF
     }
     let rel = clean(path);
     let comps: Vec<_> = rel.components().collect();
-    let mut prefix = PathBuf::new();
-    let mut parent = open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY)?;
-    for (i, c) in comps.iter().enumerate() {
+    // The deepest existing prefix, searched from the parent up: usually
+    // only the last component is missing (mount points under /dev, /sys),
+    // so one open instead of one per component from the top.
+    let mut have = comps.len().saturating_sub(1);
+    let mut parent = loop {
+        if have == 0 {
+            break open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY)?;
+        }
+        let prefix: PathBuf = comps[..have].iter().collect();
+        match open_in_root(root, &prefix, libc::O_PATH) {
+            Ok(fd) => break fd,
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
+            Err(_) => have -= 1,
+        }
+    };
+    let mut prefix: PathBuf = comps[..have].iter().collect();
+    for (i, c) in comps.iter().enumerate().skip(have) {
         prefix.push(c);
         let last = i + 1 == comps.len();
-        match open_in_root(root, &prefix, libc::O_PATH) {
-            Ok(fd) => {
-                parent = fd;
-                continue;
-            }
-            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
-            Err(_) => {}
-        }
         let name = CString::new(c.as_os_str().as_bytes())
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         // The name has no slash and the parent is an fd we resolved in root,
