@@ -188,6 +188,20 @@ fn lock(dir: File) -> Result<Flock<File>> {
     })
 }
 
+/// Reads the record of container `id` under `root` without the lock, for the
+/// read-only commands; returns its directory too.
+pub fn load_unlocked(root: &Path, id: &str) -> Result<(PathBuf, Record)> {
+    let dir = root.join(id);
+    if !dir.is_dir() {
+        return Err(Error::NotExist(id.into()));
+    }
+    let rec = load_record(&dir).map_err(|e| match e {
+        Error::NotExist(_) => Error::NotExist(id.into()),
+        o => o,
+    })?;
+    Ok((dir, rec))
+}
+
 /// Reads `<dir>/state.json` without taking the lock (writes are atomic renames).
 pub fn load_record(dir: &Path) -> Result<Record> {
     let data = std::fs::read(dir.join(STATE_FILE)).map_err(|e| {

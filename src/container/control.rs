@@ -68,14 +68,7 @@ pub(crate) fn thaw_for_kill(rec: &Record) -> Result<()> {
 /// reads); else ps(1) run with `args` (default `-ef`), keeping the header and
 /// the container's lines.
 pub fn ps(root: &Path, id: &str, json: bool, args: &[String]) -> Result<String> {
-    let dir = root.join(id);
-    if !dir.is_dir() {
-        return Err(Error::NotExist(id.into()));
-    }
-    let rec = state::load_record(&dir).map_err(|e| match e {
-        Error::NotExist(_) => Error::NotExist(id.into()),
-        o => o,
-    })?;
+    let (_, rec) = state::load_unlocked(root, id)?;
     let pids = manager(&rec)?.pids();
     if json {
         return Ok(format!(
@@ -285,11 +278,7 @@ pub fn events(
     if every.is_zero() {
         return Err(Error::msg("duration interval must be greater than 0"));
     }
-    let dir = root.join(id);
-    let rec = state::load_record(&dir).map_err(|e| match e {
-        Error::NotExist(_) => Error::NotExist(id.into()),
-        o => o,
-    })?;
+    let (dir, rec) = state::load_unlocked(root, id)?;
     if state::status(&dir, &rec) == Status::Stopped {
         return Err(Error::msg(format!("container with id {id} is not running")));
     }

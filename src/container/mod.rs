@@ -140,14 +140,7 @@ impl From<Error> for StartFailure {
 
 /// `state`: the spec's state JSON.
 pub fn state(root: &Path, id: &str) -> Result<serde_json::Value> {
-    let dir = root.join(id);
-    if !dir.is_dir() {
-        return Err(Error::NotExist(id.into()));
-    }
-    let rec = state::load_record(&dir).map_err(|e| match e {
-        Error::NotExist(_) => Error::NotExist(id.into()),
-        o => o,
-    })?;
+    let (dir, rec) = state::load_unlocked(root, id)?;
     let st = state::status(&dir, &rec);
     Ok(state::state_json(&rec, st, Some(&state::owner_name(&dir))))
 }

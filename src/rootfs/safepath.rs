@@ -46,15 +46,20 @@ pub fn openat2(dir: RawFd, path: &std::ffi::CStr, how: &OpenHow) -> io::Result<O
     }
 }
 
-/// Opens `path` (taken as relative to `root`) with RESOLVE_IN_ROOT.
-pub fn open_in_root(root: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+/// `path` cleaned into a root-relative C string (`.` for the root itself).
+fn root_relative(path: &Path) -> io::Result<CString> {
     let rel = clean(path);
-    let c = CString::new(if rel.as_os_str().is_empty() {
+    let bytes = if rel.as_os_str().is_empty() {
         b".".to_vec()
     } else {
         rel.as_os_str().as_bytes().to_vec()
-    })
-    .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    };
+    CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Opens `path` (taken as relative to `root`) with RESOLVE_IN_ROOT.
+pub fn open_in_root(root: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    let c = root_relative(path)?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
@@ -66,13 +71,7 @@ pub fn open_in_root(root: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd>
 /// Opens `path` in `root` refusing every symlink on the way: for the
 /// destinations that must be ordinary directories (proc, sysfs).
 pub fn open_in_root_nofollow(root: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
-    let rel = clean(path);
-    let c = CString::new(if rel.as_os_str().is_empty() {
-        b".".to_vec()
-    } else {
-        rel.as_os_str().as_bytes().to_vec()
-    })
-    .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let c = root_relative(path)?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64,
         mode: 0,
